@@ -1,0 +1,3 @@
+module github.com/aixgo-dev/agentship
+
+go 1.26
