@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/aixgo-dev/agentship/internal/lambdazip"
 	"github.com/aixgo-dev/agentship/internal/testenv"
 	"github.com/aixgo-dev/agentship/pipeline"
+	"github.com/aixgo-dev/agentship/pipeline/localengine"
 )
 
 // The Lambda tests stamp these, so an answer carrying them proves it came
@@ -43,7 +45,7 @@ type lambdaResponse struct {
 // lambdaPlan copies examples/lambda-agent and plans it for arch.
 func lambdaPlan(t *testing.T, arch string) *pipeline.Plan {
 	t.Helper()
-	t.Setenv("SOURCE_DATE_EPOCH", "1717243201")
+	t.Setenv("SOURCE_DATE_EPOCH", strconv.Itoa(lambdaEpoch))
 	dir := CopyExample(t, "lambda-agent")
 	return Plan(t, pipeline.Agent{Dir: dir, Version: lambdaVersion, Commit: lambdaCommit, LambdaArch: arch})
 }
@@ -57,11 +59,14 @@ func lambdaHostArch(t *testing.T) string {
 	return runtime.GOARCH
 }
 
-// lambdaZip runs lambda:zip on p and checks the artifact it reports
+// lambdaZip runs lambda:zip on p with e and checks the artifact it reports
 // against the file in dist/.
-func lambdaZip(t *testing.T, p *pipeline.Plan) (path string, a pipeline.Artifact) {
+func lambdaZip(t *testing.T, e *localengine.Engine, p *pipeline.Plan) (path string, a pipeline.Artifact) {
 	t.Helper()
-	res := Run(t, Engine(t), p, pipeline.StepLambdaZip)
+	res := Run(t, e, p, pipeline.StepLambdaZip)
+	if res.Reused {
+		t.Fatal("the engine reused a previous run: this test needs a build")
+	}
 	var found bool
 	for _, x := range res.Artifacts {
 		if x.Kind == "zip" {
@@ -91,7 +96,7 @@ func TestLambdaZipRunsUnderEmulator(t *testing.T) {
 	arch := lambdaHostArch(t)
 	testenv.RIE(t) // skip (or fail under AGENTSHIP_E2E=1) before building
 	p := lambdaPlan(t, arch)
-	zipPath, a := lambdaZip(t, p)
+	zipPath, a := lambdaZip(t, Engine(t), p)
 	if err := lambdazip.Verify(zipPath); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +152,7 @@ func TestLambdaZipBootstrapModeAndMachine(t *testing.T) {
 	for arch, machine := range map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64} {
 		t.Run(arch, func(t *testing.T) {
 			p := lambdaPlan(t, arch)
-			zipPath, a := lambdaZip(t, p)
+			zipPath, a := lambdaZip(t, Engine(t), p)
 			if want := "dist/lambda-agent-lambda-" + arch + ".zip"; p.Dist.LambdaZip != want {
 				t.Fatalf("zip at %s, want %s", p.Dist.LambdaZip, want)
 			}
@@ -195,12 +200,13 @@ func TestLambdaZipReproducible(t *testing.T) {
 	// Two checkouts in different places, each with its own engine cache:
 	// nothing is reused, and the paths must not leak into the zip.
 	first := lambdaPlan(t, "amd64")
-	firstPath, a1 := lambdaZip(t, first)
+	e1 := Engine(t)
+	firstPath, a1 := lambdaZip(t, e1, first)
 	second := lambdaPlan(t, "amd64")
 	if first.Dir == second.Dir {
 		t.Fatal("the two copies share a directory")
 	}
-	secondPath, a2 := lambdaZip(t, second)
+	secondPath, a2 := lambdaZip(t, Engine(t), second)
 	if a1.Digest != a2.Digest {
 		t.Fatalf("two builds of one commit differ: %s and %s", a1.Digest, a2.Digest)
 	}
@@ -219,15 +225,10 @@ func TestLambdaZipReproducible(t *testing.T) {
 		}
 		return nil
 	})
-	e := Engine(t)
-	if err := e.Forget(first); err != nil {
+	if err := e1.Forget(first); err != nil {
 		t.Fatal(err)
 	}
-	res := Run(t, e, first, pipeline.StepLambdaZip)
-	if res.Reused {
-		t.Fatal("the engine reused its previous outputs after Forget")
-	}
-	_, a3 := lambdaZip(t, first)
+	_, a3 := lambdaZip(t, e1, first)
 	if a3.Digest != a1.Digest {
 		t.Fatalf("a rebuild changed the zip: %s then %s", a1.Digest, a3.Digest)
 	}
@@ -268,7 +269,7 @@ func TestLambdaMissingMainPackage(t *testing.T) {
 	lambdaNoDist(t, dir)
 
 	// ...and when it disappears between the plan and the build.
-	t.Setenv("SOURCE_DATE_EPOCH", "1717243201")
+	t.Setenv("SOURCE_DATE_EPOCH", strconv.Itoa(lambdaEpoch))
 	p := Plan(t, pipeline.Agent{Dir: dir, Version: lambdaVersion, Commit: lambdaCommit})
 	if err := os.Remove(filepath.Join(dir, "main.go")); err != nil {
 		t.Fatal(err)
@@ -294,7 +295,7 @@ func lambdaNoDist(t *testing.T, dir string) {
 
 func TestLambdaImageUnderRuncWithEmulator(t *testing.T) {
 	arch := lambdaHostArch(t)
-	rie := testenv.RIE(t)
+	rie := testenv.StaticRIE(t) // the container has no libc
 	testenv.Tool(t, "runc")
 	testenv.Root(t)
 	p := lambdaPlan(t, arch)
@@ -317,10 +318,8 @@ func TestLambdaImageUnderRuncWithEmulator(t *testing.T) {
 	// and with LAMBDA_TASK_ROOT=/var/task, which Lambda sets and which does
 	// not exist in the image, so the handler must find /config itself.
 	addr, runtimeAPI := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	args := testenv.RIEArgs("/aws-lambda-rie", "", addr, runtimeAPI)
-	args = append(args[:len(args)-1], cf.Config.Entrypoint...)
 	c := testenv.Start(t, img, testenv.RunOptions{
-		Args:   args,
+		Args:   testenv.RIEArgs("/aws-lambda-rie", addr, runtimeAPI, cf.Config.Entrypoint...),
 		Env:    []string{"LAMBDA_TASK_ROOT=/var/task"},
 		User:   "65534:65534",
 		Mounts: []testenv.Mount{{Host: rie, Container: "/aws-lambda-rie"}},

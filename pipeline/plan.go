@@ -71,12 +71,12 @@ type Image struct {
 
 // Where a File's bytes come from.
 const (
-	FromBinary   = "binary"   // the Builder's output for the image's platform
+	FromBinary   = "binary"    // the Builder's output for the image's platform
 	FromLambda   = "bootstrap" // the Lambda build's output
-	FromCACerts  = "cacerts"  // a CA bundle: the host's, or the builder image's
-	FromZoneinfo = "zoneinfo" // a zoneinfo tree: the host's, or the builder image's
-	FromDir      = "dir"      // a directory of the agent repo, copied whole
-	FromInline   = "inline"   // Content
+	FromCACerts  = "cacerts"   // a CA bundle: the host's, or the builder image's
+	FromZoneinfo = "zoneinfo"  // a zoneinfo tree: the host's, or the builder image's
+	FromDir      = "dir"       // a directory of the agent repo, copied whole
+	FromInline   = "inline"    // Content
 )
 
 // File is one file (or, for FromDir and FromZoneinfo, one tree) in an image.

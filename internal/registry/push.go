@@ -297,7 +297,11 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 	if res.Retries > 0 {
 		summary = summary.WithField("retries", res.Retries)
 	}
-	summary.Infof("pushed %s", res.Pinned)
+	if res.BlobsUploaded == 0 {
+		summary.Infof("pushed %s (the registry had every blob already)", res.Pinned)
+	} else {
+		summary.Infof("pushed %s", res.Pinned)
+	}
 	for _, ref := range res.References {
 		log.Infof("pushed %s", ref)
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,16 +37,52 @@ func RIE(t testing.TB) string {
 	return Tool(t, "aws-lambda-rie")
 }
 
-// RIEArgs is the emulator's command line for a bootstrap, listening for
-// invokes on addr and serving the Runtime API to the bootstrap on
-// runtimeAPI (both host:port). Without them it takes 8080 and 9001, which
-// parallel tests would fight over.
-func RIEArgs(rie, bootstrap, addr, runtimeAPI string) []string {
-	return []string{rie,
+// StaticRIE returns an aws-lambda-rie that runs inside a scratch image.
+// `go install` links the emulator against the host's libc when cgo is on
+// (it is by default), and such a binary fails in a container without one
+// as "exec /aws-lambda-rie: no such file or directory". So the installed
+// emulator is used when it is static, and otherwise the pinned version is
+// built again from the module cache with CGO_ENABLED=0.
+func StaticRIE(t testing.TB) string {
+	t.Helper()
+	rie := RIE(t)
+	if static, err := isStatic(rie); err == nil && static {
+		return rie
+	}
+	bin := t.TempDir()
+	cmd := exec.Command("go", "install", RIEModule+"@"+RIEVersion)
+	cmd.Dir = bin // outside any module, so no go.mod has a say
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+bin, "GOFLAGS=-trimpath")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		Missing(t, fmt.Sprintf("a static aws-lambda-rie could not be built (CGO_ENABLED=0 go install %s@%s: %v): %s", RIEModule, RIEVersion, err, bytes.TrimSpace(out)))
+	}
+	return filepath.Join(bin, "aws-lambda-rie")
+}
+
+func isStatic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// RIEArgs is the emulator's command line around a bootstrap command,
+// listening for invokes on addr and serving the Runtime API to the
+// bootstrap on runtimeAPI (both host:port). Without them it takes 8080 and
+// 9001, which parallel tests would fight over.
+func RIEArgs(rie, addr, runtimeAPI string, command ...string) []string {
+	return append([]string{rie,
 		"--log-level", "debug",
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", runtimeAPI,
-		bootstrap}
+	}, command...)
 }
 
 // RIEProcess is a running emulator.
@@ -104,7 +141,7 @@ func StartRIEProcess(t testing.TB, bootstrap, dir string, env []string) *RIEProc
 }
 
 func startRIE(rie, bootstrap, dir string, env []string, addr, runtimeAPI string) (*RIEProcess, error) {
-	argv := RIEArgs(rie, bootstrap, addr, runtimeAPI)
+	argv := RIEArgs(rie, addr, runtimeAPI, bootstrap)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(rieEnv(), "LAMBDA_TASK_ROOT="+dir)

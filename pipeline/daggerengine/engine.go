@@ -1,0 +1,398 @@
+package daggerengine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"dagger.io/dagger"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aixgo-dev/agentship/internal/elfcheck"
+	"github.com/aixgo-dev/agentship/pipeline"
+)
+
+// Engine is the Dagger engine: a pipeline.Engine that runs the plan's steps
+// in Dagger and exports into the same dist/ files the local engine writes.
+type Engine struct {
+	log     logrus.FieldLogger
+	client  *dagger.Client
+	connect []dagger.ClientOpt
+	builder BuilderOptions
+	publish PublishOptions
+	verbose bool
+}
+
+var _ pipeline.Engine = (*Engine)(nil)
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithClient runs on an existing connection (Run then leaves it open), for
+// code that already has one, e.g. inside `dagger run`.
+func WithClient(c *dagger.Client) Option { return func(e *Engine) { e.client = c } }
+
+// WithConnectOptions adds options to dagger.Connect.
+func WithConnectOptions(opts ...dagger.ClientOpt) Option {
+	return func(e *Engine) { e.connect = append(e.connect, opts...) }
+}
+
+// WithBuilderOptions sets the Builder's options (image, env, .netrc).
+func WithBuilderOptions(o BuilderOptions) Option { return func(e *Engine) { e.builder = o } }
+
+// WithPublishOptions sets how Publish authenticates.
+func WithPublishOptions(o PublishOptions) Option { return func(e *Engine) { e.publish = o } }
+
+// WithVerbose logs Dagger's own progress at info level instead of debug.
+func WithVerbose(v bool) Option { return func(e *Engine) { e.verbose = v } }
+
+// New returns a Dagger engine logging to log. Dagger's progress goes to log
+// at debug level (shown with AGENTSHIP_VERBOSE=1), so a normal run prints
+// agentship's lines only. AGENTSHIP_BUILDER_IMAGE overrides the builder
+// image.
+func New(log logrus.FieldLogger, opts ...Option) *Engine {
+	e := &Engine{log: log}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.builder.Image == "" {
+		e.builder.Image = os.Getenv("AGENTSHIP_BUILDER_IMAGE")
+	}
+	return e
+}
+
+// Name is "dagger".
+func (e *Engine) Name() string { return pipeline.EngineDagger }
+
+// DefaultSteps are what `mage build` produces.
+var DefaultSteps = []pipeline.Step{pipeline.StepBinaries, pipeline.StepProduction, pipeline.StepDebug}
+
+// Run executes the steps (DefaultSteps when none are given): it defines
+// the building blocks, then exports what the steps ask for into dist/,
+// each output staged in dist/ and renamed into place.
+func (e *Engine) Run(ctx context.Context, p *pipeline.Plan, steps ...pipeline.Step) (*pipeline.Result, error) {
+	start := time.Now()
+	if len(steps) == 0 {
+		steps = DefaultSteps
+	}
+	r := &run{e: e, p: p, want: map[pipeline.Step]bool{}, result: &pipeline.Result{Engine: e.Name()}, tagged: map[string]taggedIndex{}}
+	for _, s := range steps {
+		switch s {
+		case pipeline.StepBinaries, pipeline.StepProduction, pipeline.StepDebug, pipeline.StepLambdaZip, pipeline.StepLambdaImage:
+			r.want[s] = true
+		default:
+			return nil, fmt.Errorf("unknown step %q: use binaries, production, debug, lambda-zip or lambda-image", s)
+		}
+	}
+	client, closeClient, err := e.connectClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeClient()
+	r.client = client
+
+	if err := r.produce(ctx); err != nil {
+		return nil, err
+	}
+	r.result.Total = time.Since(start)
+	return r.result, nil
+}
+
+// Publish builds the Production image (StepProduction) or the Debug image
+// (StepDebug, tags suffixed -debug) for every platform and pushes it to
+// p.Push.Repository under each of p.Push.Tags; for Production it writes the
+// index digest to dist/<name>.digest for deploy steps to pin.
+func (e *Engine) Publish(ctx context.Context, p *pipeline.Plan, step pipeline.Step) ([]string, error) {
+	client, closeClient, err := e.connectClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeClient()
+	bins, err := Builder(client, p, e.builder)
+	if err != nil {
+		return nil, err
+	}
+	push := p.Push
+	var imgs []*dagger.Container
+	switch step {
+	case pipeline.StepProduction:
+		imgs, err = Production(client, p, bins)
+	case pipeline.StepDebug:
+		imgs, err = Debug(client, p, bins)
+		push.Tags = nil
+		for _, t := range p.Push.Tags {
+			push.Tags = append(push.Tags, t+"-debug")
+		}
+	default:
+		return nil, fmt.Errorf("publish: %q is not an image step: use production or debug", step)
+	}
+	if err != nil {
+		return nil, err
+	}
+	done := pipeline.Progress(e.log, "push "+string(step), logrus.Fields{"repository": push.Repository}, 15*time.Second)
+	refs, err := Publish(ctx, client, push, imgs, e.publish)
+	done()
+	if err != nil {
+		return refs, err
+	}
+	for _, ref := range refs {
+		e.log.WithField("ref", ref).Info("pushed")
+	}
+	if step == pipeline.StepProduction && len(refs) > 0 {
+		out := filepath.Join(p.Dir, filepath.FromSlash(p.Dist.Digest))
+		if err := writeFileAtomic(out, []byte(digestOf(refs[0])+"\n")); err != nil {
+			return refs, fmt.Errorf("write %s: %w", p.Dist.Digest, err)
+		}
+	}
+	return refs, nil
+}
+
+// connectClient returns the engine's client, connecting when it has none.
+func (e *Engine) connectClient(ctx context.Context) (*dagger.Client, func(), error) {
+	if e.client != nil {
+		return e.client, func() {}, nil
+	}
+	w := &logWriter{log: e.log, verbose: e.verbose}
+	opts := append([]dagger.ClientOpt{dagger.WithLogOutput(w)}, e.connect...)
+	client, err := dagger.Connect(ctx, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach a Dagger engine (%s): install Docker (or Podman) and start it, or run inside `dagger run`; or use AGENTSHIP_ENGINE=local", oneLine(err.Error()))
+	}
+	return client, func() {
+		if err := client.Close(); err != nil {
+			e.log.WithError(err).Debug("closing the Dagger session")
+		}
+		w.Flush()
+	}, nil
+}
+
+// run is one Run's working state.
+type run struct {
+	e       *Engine
+	p       *pipeline.Plan
+	client  Client
+	want    map[pipeline.Step]bool
+	staging string // inside dist/: renamed into place at the end
+	scratch string // outside dist/: Dagger's raw exports
+	result  *pipeline.Result
+	tagged  map[string]taggedIndex
+	mu      sync.Mutex
+}
+
+func (r *run) needImages() bool { return r.want[pipeline.StepProduction] || r.want[pipeline.StepDebug] }
+
+func (r *run) addArtifact(a pipeline.Artifact) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.result.Artifacts = append(r.result.Artifacts, a)
+}
+
+func (r *run) timed(step string, f func() error) error {
+	done := pipeline.Progress(r.e.log, step, logrus.Fields{"engine": "dagger"}, 15*time.Second)
+	err := f()
+	d := done()
+	if err == nil {
+		r.result.Timings = append(r.result.Timings, pipeline.Timing{Step: step, Duration: d})
+	}
+	return err
+}
+
+func (r *run) produce(ctx context.Context) (err error) {
+	bins, err := Builder(r.client, r.p, r.e.builder)
+	if err != nil {
+		return err
+	}
+	dist := filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.Dir))
+	_, statErr := os.Stat(dist)
+	createdDist := os.IsNotExist(statErr)
+	if err := os.MkdirAll(dist, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dist, err)
+	}
+	if r.staging, err = os.MkdirTemp(dist, ".agentship-tmp-"); err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dist, err)
+	}
+	if r.scratch, err = os.MkdirTemp("", "agentship-dagger-"); err != nil {
+		return err
+	}
+	defer func() {
+		os.RemoveAll(r.staging)
+		os.RemoveAll(r.scratch)
+		if err != nil && createdDist {
+			os.Remove(dist) // only if empty: never remove what others put there
+		}
+	}()
+
+	if r.want[pipeline.StepBinaries] || r.needImages() {
+		if err := r.timed("binaries", func() error { return r.binaries(ctx, bins) }); err != nil {
+			return err
+		}
+	}
+	if r.want[pipeline.StepProduction] {
+		err := r.timed("production", func() error {
+			imgs, err := Production(r.client, r.p, bins)
+			if err != nil {
+				return err
+			}
+			return r.image(ctx, r.p.Production, imgs, r.p.Dist.ImageTar)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if r.want[pipeline.StepDebug] {
+		err := r.timed("debug", func() error {
+			imgs, err := Debug(r.client, r.p, bins)
+			if err != nil {
+				return err
+			}
+			return r.image(ctx, r.p.Debug, imgs, r.p.Dist.DebugImageTar)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if r.want[pipeline.StepLambdaZip] || r.want[pipeline.StepLambdaImage] {
+		lb, err := Lambda(r.client, r.p, bins)
+		if err != nil {
+			return err
+		}
+		if r.want[pipeline.StepLambdaImage] {
+			err := r.timed("lambda image", func() error {
+				return r.image(ctx, r.p.Lambda.Image, []*dagger.Container{lb.Image}, r.p.Dist.LambdaImageTar)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if r.want[pipeline.StepLambdaZip] {
+			err := r.timed("lambda zip", func() error {
+				a, err := LambdaZip(ctx, r.p, lb.Bootstrap, r.stagePath(r.p.Dist.LambdaZip))
+				if err == nil {
+					r.addArtifact(a)
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if len(r.tagged) > 0 {
+		if err := r.timed("oci layout", r.writeLayout); err != nil {
+			return err
+		}
+	}
+	return commit(r.staging, dist)
+}
+
+// binaries exports every platform's binary (the builds run in parallel in
+// the engine) and checks each is a static binary for its platform.
+func (r *run) binaries(ctx context.Context, bins *Binaries) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for i, b := range bins.Builds {
+		build := r.p.Builder.Builds[i]
+		g.Go(func() error {
+			out := r.stagePath(build.Output)
+			if _, err := b.File.Export(gctx, out); err != nil {
+				return fmt.Errorf("build %s: %w", b.Platform, err)
+			}
+			if err := os.Chmod(out, 0o755); err != nil {
+				return err
+			}
+			if _, err := elfcheck.Check(out, b.Platform.Arch); err != nil {
+				return fmt.Errorf("build %s: %w", b.Platform, err)
+			}
+			a, err := fileArtifact(out)
+			if err != nil {
+				return err
+			}
+			a.Kind, a.Name, a.Platform, a.Path = "binary", r.p.Name, b.Platform.String(), build.Output
+			r.addArtifact(a)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// image exports one image target's containers as one multi-platform OCI
+// tarball (layers forced to gzip, OCI media types: what the local engine
+// writes and every registry takes), then lays it out in dist/.
+func (r *run) image(ctx context.Context, img pipeline.Image, ctrs []*dagger.Container, tarRel string) error {
+	raw := filepath.Join(r.scratch, img.Target+".tar")
+	if _, err := ctrs[0].Export(ctx, raw, dagger.ContainerExportOpts{
+		PlatformVariants:  ctrs[1:],
+		ForcedCompression: dagger.ImageLayerCompressionGzip,
+		MediaTypes:        dagger.ImageMediaTypesOcimediaTypes,
+	}); err != nil {
+		return fmt.Errorf("%s image: %w", img.Target, err)
+	}
+	return r.layoutImage(img, raw, tarRel)
+}
+
+// stagePath is where a dist-relative output is written before the rename.
+func (r *run) stagePath(distRel string) string {
+	rel, _ := filepath.Rel(filepath.FromSlash(r.p.Dist.Dir), filepath.FromSlash(distRel))
+	p := filepath.Join(r.staging, rel)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	return p
+}
+
+// logWriter turns Dagger's progress output into log lines.
+type logWriter struct {
+	log     logrus.FieldLogger
+	verbose bool
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line) // keep the partial line for the next write
+			break
+		}
+		w.emit(line)
+	}
+	return len(b), nil
+}
+
+// Flush logs a last line that had no newline.
+func (w *logWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() > 0 {
+		w.emit(w.buf.String())
+		w.buf.Reset()
+	}
+}
+
+func (w *logWriter) emit(line string) {
+	line = strings.TrimRight(line, "\r\n")
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	entry := w.log.WithField("source", "dagger")
+	if w.verbose {
+		entry.Info(line)
+	} else {
+		entry.Debug(line)
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return s
+}

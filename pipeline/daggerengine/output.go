@@ -1,0 +1,415 @@
+package daggerengine
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/aixgo-dev/agentship/pipeline"
+)
+
+// refNameAnnotation is how an OCI layout names its images.
+const refNameAnnotation = "org.opencontainers.image.ref.name"
+
+type taggedIndex struct {
+	index v1.ImageIndex
+}
+
+// layoutImage reads the OCI tarball Dagger exported for one image target,
+// records each platform's image, writes the host platform's image as a
+// docker-loadable tarball, and keeps the index for dist/oci.
+func (r *run) layoutImage(img pipeline.Image, raw, tarRel string) error {
+	idx, err := readExport(raw, filepath.Join(r.scratch, img.Target+"-layout"))
+	if err != nil {
+		return fmt.Errorf("%s image: reading Dagger's export: %w", img.Target, err)
+	}
+	plats, err := platformImages(idx)
+	if err != nil {
+		return fmt.Errorf("%s image: %w", img.Target, err)
+	}
+	for _, pi := range plats {
+		a, err := describeImage(pi.image)
+		if err != nil {
+			return err
+		}
+		a.Kind, a.Name, a.Platform = "image", img.Target, pi.platform.String()
+		r.addArtifact(a)
+	}
+	r.tagged[img.Tag] = taggedIndex{index: idx}
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	r.addArtifact(pipeline.Artifact{Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String()})
+
+	host := hostPlatform(img.Platforms)
+	for _, pi := range plats {
+		if pi.platform.OS != host.OS || pi.platform.Architecture != host.Arch || pi.platform.Variant != host.Variant {
+			continue
+		}
+		tag, err := name.NewTag(r.p.Name+":"+dockerTag(r.p, img), name.WeakValidation)
+		if err != nil {
+			return fmt.Errorf("image tag for %s: %w", img.Target, err)
+		}
+		out := r.stagePath(tarRel)
+		if err := tarball.WriteToFile(out, tag, pi.image); err != nil {
+			return fmt.Errorf("write %s: %w", tarRel, err)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			return err
+		}
+		r.addArtifact(pipeline.Artifact{Kind: "image-tar", Name: img.Target, Platform: host.String(), Path: tarRel, Size: st.Size()})
+		return nil
+	}
+	return fmt.Errorf("%s image: Dagger's export has no %s image", img.Target, host)
+}
+
+// readExport unpacks an OCI tarball and returns its image as an index: the
+// index Dagger made for a multi-platform export (kept as is, so its digest
+// is the one Publish pushes), or a one-platform index around a lone
+// manifest, as the local engine writes every target.
+func readExport(tarPath, dir string) (v1.ImageIndex, error) {
+	if err := untar(tarPath, dir); err != nil {
+		return nil, err
+	}
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	top, err := lp.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := top.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(im.Manifests) == 1 && im.Manifests[0].MediaType.IsIndex() {
+		return top.ImageIndex(im.Manifests[0].Digest)
+	}
+	var adds []mutate.IndexAddendum
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() {
+			return nil, fmt.Errorf("unexpected %s in index.json", d.MediaType)
+		}
+		img, err := top.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		plat := d.Platform
+		if plat == nil {
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return nil, err
+			}
+			plat = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: plat}})
+	}
+	if len(adds) == 0 {
+		return nil, fmt.Errorf("the export holds no image")
+	}
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...), nil
+}
+
+type platformImage struct {
+	platform v1.Platform
+	image    v1.Image
+}
+
+func platformImages(idx v1.ImageIndex) ([]platformImage, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []platformImage
+	for _, d := range im.Manifests {
+		if d.Platform == nil || d.Platform.OS == "unknown" {
+			continue // attestations
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, platformImage{platform: *d.Platform, image: img})
+	}
+	return out, nil
+}
+
+// describeImage gives the summary line of one platform's image, sized as
+// the local engine sizes it: manifest, config and compressed layers.
+func describeImage(img v1.Image) (pipeline.Artifact, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return pipeline.Artifact{}, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return pipeline.Artifact{}, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return pipeline.Artifact{}, err
+	}
+	size := int64(len(raw)) + m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	var uncompressed int64
+	layers, err := img.Layers()
+	if err != nil {
+		return pipeline.Artifact{}, err
+	}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return pipeline.Artifact{}, err
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return pipeline.Artifact{}, err
+		}
+		uncompressed += n
+	}
+	return pipeline.Artifact{Size: size, UncompressedSize: uncompressed, Digest: d.String()}, nil
+}
+
+// writeLayout writes dist/oci afresh, as the local engine does: the
+// indexes this run made, each named by its tag, plus the other tags the
+// previous layout held.
+func (r *run) writeLayout() error {
+	dir := r.stagePath(r.p.Dist.OCILayout)
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	tags := make([]string, 0, len(r.tagged))
+	for t := range r.tagged {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	for _, t := range tags {
+		if err := lp.AppendIndex(r.tagged[t].index, layout.WithAnnotations(map[string]string{refNameAnnotation: t})); err != nil {
+			return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
+		}
+	}
+	old, err := layout.FromPath(filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.OCILayout)))
+	if err != nil {
+		return nil // no previous layout
+	}
+	oldIdx, err := old.ImageIndex()
+	if err != nil {
+		return nil
+	}
+	im, err := oldIdx.IndexManifest()
+	if err != nil {
+		return nil
+	}
+	for _, d := range im.Manifests {
+		t := d.Annotations[refNameAnnotation]
+		if _, ok := r.tagged[t]; ok || t == "" || !d.MediaType.IsIndex() {
+			continue
+		}
+		child, err := oldIdx.ImageIndex(d.Digest)
+		if err != nil {
+			continue
+		}
+		if err := lp.AppendIndex(child, layout.WithAnnotations(map[string]string{refNameAnnotation: t})); err != nil {
+			r.e.log.WithError(err).WithField("tag", t).Warn("could not carry an image over from the previous layout")
+		}
+	}
+	return nil
+}
+
+// commit moves every staged top-level entry over its counterpart in dist/;
+// a directory is swapped with two renames, so readers see the old one or
+// the new one, never a mix.
+func commit(staging, dist string) error {
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		src := filepath.Join(staging, ent.Name())
+		dst := filepath.Join(dist, ent.Name())
+		if ent.IsDir() {
+			if _, err := os.Stat(dst); err == nil {
+				if err := os.Rename(dst, filepath.Join(staging, ".old-"+ent.Name())); err != nil {
+					return fmt.Errorf("replace %s: %w", dst, err)
+				}
+			}
+		}
+		if err := os.Rename(src, dst); err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+	}
+	return nil
+}
+
+// hostPlatform is the platform the docker-loadable tarball holds: the
+// host's when the image has it, else the first.
+func hostPlatform(plats []pipeline.Platform) pipeline.Platform {
+	for _, p := range plats {
+		if p.Arch == runtime.GOARCH {
+			return p
+		}
+	}
+	return plats[0]
+}
+
+// dockerTag is the tag docker load shows: the version made a valid tag,
+// then -debug or -lambda.
+func dockerTag(p *pipeline.Plan, img pipeline.Image) string {
+	return pipeline.TagFor(p.Version) + strings.TrimPrefix(img.Tag, p.Name+":"+p.Version)
+}
+
+func fileArtifact(p string) (pipeline.Artifact, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return pipeline.Artifact{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return pipeline.Artifact{}, err
+	}
+	return pipeline.Artifact{Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// untar unpacks an image export, refusing any entry that would land
+// outside dir.
+func untar(tarPath, dir string) error {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		clean := filepath.Clean(filepath.FromSlash(hdr.Name))
+		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("the export holds an entry outside the layout: %q", hdr.Name)
+		}
+		target := filepath.Join(dir, clean)
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, tr)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// tarDir writes dir as a tar stream (regular files and directories,
+// sorted, fixed times): how an OCI layout directory becomes the tarball
+// Container.Import reads.
+func tarDir(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, ModTime: time.Unix(0, 0)}
+		switch {
+		case d.IsDir():
+			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, hdr.Name+"/", 0o755
+			return tw.WriteHeader(hdr)
+		case info.Mode().IsRegular():
+			hdr.Typeflag, hdr.Size = tar.TypeReg, info.Size()
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// writeAtomic writes a file through a temp file and a rename.
+func writeAtomic(p string, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+func writeFileAtomic(p string, b []byte) error {
+	return writeAtomic(p, func(w io.Writer) error { _, err := w.Write(b); return err })
+}
