@@ -35,8 +35,9 @@ func DefaultLogger() *logrus.Logger { return NewLogger(os.Stderr, os.Getenv) }
 func Progress(log logrus.FieldLogger, step string, fields logrus.Fields, interval time.Duration) (done func() time.Duration) {
 	start := time.Now()
 	log.WithFields(fields).Info(step + " …")
-	stop := make(chan struct{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -50,6 +51,7 @@ func Progress(log logrus.FieldLogger, step string, fields logrus.Fields, interva
 	}()
 	return func() time.Duration {
 		close(stop)
+		<-stopped // no "still running" line after "done"
 		d := time.Since(start)
 		log.WithFields(fields).WithField("took", d.Round(time.Millisecond).String()).Info(step + " done")
 		return d

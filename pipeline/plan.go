@@ -381,7 +381,7 @@ func buildFlags(a Agent, tags []string) []string {
 
 // ldQuote quotes one -X value the way cmd/go splits -ldflags.
 func ldQuote(s string) string {
-	if !strings.ContainsAny(s, " \t'\"") {
+	if !strings.ContainsAny(s, " \t\n\r'\"") {
 		return s
 	}
 	if !strings.Contains(s, "'") {

@@ -63,7 +63,11 @@ func ApplyEnv(a Agent, getenv func(string) string) Agent {
 		a.LambdaArch = v
 	}
 	if v := getenv("AGENTSHIP_TAG_LATEST"); v != "" {
-		a.TagLatest, _ = strconv.ParseBool(v)
+		// An unparsable value leaves the Agent's setting alone rather
+		// than silently turning it off.
+		if b, err := strconv.ParseBool(v); err == nil {
+			a.TagLatest = b
+		}
 	}
 	if v := getenv("AGENTSHIP_TAGS"); v != "" {
 		a.ImageTags = append(append([]string(nil), a.ImageTags...), splitList(v)...)
@@ -120,8 +124,11 @@ func resolve(a Agent, getenv func(string) string, git git) (Resolved, error) {
 		return Resolved{}, fmt.Errorf("no go.mod in %s: set Agent.Dir to the agent's module root", dir)
 	}
 	mf, err := modfile.ParseLax("go.mod", gomod, nil)
-	if err != nil || mf.Module == nil {
-		return Resolved{}, fmt.Errorf("%s/go.mod cannot be read (%v): run go mod tidy", dir, err)
+	if err != nil {
+		return Resolved{}, fmt.Errorf("%s/go.mod cannot be read (%v): fix the syntax it reports", dir, oneLine(err))
+	}
+	if mf.Module == nil {
+		return Resolved{}, fmt.Errorf("%s/go.mod has no module line: add one, e.g. module example.com/acme/agent", dir)
 	}
 	r.ModulePath = mf.Module.Mod.Path
 	if mf.Go != nil {
@@ -234,6 +241,13 @@ func resolve(a Agent, getenv func(string) string, git git) (Resolved, error) {
 			return Resolved{}, fmt.Errorf("-X flag %q is not importpath.name=value: e.g. main.Env=prod", x)
 		}
 	}
+	// cmd/go splits -ldflags on quotes without escapes, so a value holding
+	// both kinds of quote cannot be passed through intact.
+	for _, x := range append([]string{"main.Version=" + a.Version, "main.GitCommit=" + a.Commit}, a.XFlags...) {
+		if strings.Contains(x, "'") && strings.Contains(x, `"`) {
+			return Resolved{}, fmt.Errorf("-X value %q holds both ' and \": go build -ldflags cannot quote it; drop one kind of quote", x)
+		}
+	}
 	r.Agent = a
 	return r, nil
 }
@@ -264,15 +278,32 @@ func checkMainPackage(dir, main string) error {
 	ctx.CgoEnabled = false
 	pkg, err := ctx.ImportDir(pkgDir, 0)
 	var noGo *build.NoGoError
+	// go/build reports a missing directory as "cannot find package" (not
+	// an fs.ErrNotExist), so look at the directory itself.
+	st, statErr := os.Stat(pkgDir)
 	switch {
-	case errors.As(err, &noGo) && len(pkg.CgoFiles) > 0:
+	case errors.As(err, &noGo) && needsCgo(pkgDir):
 		return fmt.Errorf("the main package ./%s needs cgo (import \"C\"), but agents are built with CGO_ENABLED=0 for a static binary: remove the cgo code from it", main)
-	case errors.As(err, &noGo) || os.IsNotExist(err) || (err == nil && pkg.Name != "main"):
+	case statErr != nil || !st.IsDir() || errors.As(err, &noGo) || (err == nil && pkg.Name != "main"):
 		return fmt.Errorf("no main package in ./%s: set Agent.Main to the directory of the agent's package main", main)
 	case err != nil && pkg.Name != "main":
-		return fmt.Errorf("main package ./%s cannot be read: %v", main, err)
+		return fmt.Errorf("main package ./%s cannot be read: %v", main, oneLine(err))
 	}
 	return nil
+}
+
+// needsCgo tells whether dir holds a main package once cgo files count:
+// with CGO_ENABLED=0, go/build files them under IgnoredGoFiles, not
+// CgoFiles, so the check has to ask again with cgo on.
+func needsCgo(dir string) bool {
+	ctx := build.Default
+	ctx.CgoEnabled = true
+	pkg, _ := ctx.ImportDir(dir, 0)
+	return pkg != nil && pkg.Name == "main" && len(pkg.CgoFiles) > 0
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // httpsURL turns a git remote (git@github.com:o/r.git, https://…) into the
@@ -286,13 +317,20 @@ func httpsURL(remote string) string {
 	}
 	if i := strings.Index(u, "://"); i >= 0 {
 		scheme, rest := u[:i], u[i+3:]
-		if at := strings.Index(rest, "@"); at >= 0 && at < strings.IndexByte(rest+"/", '/') {
-			rest = rest[at+1:]
+		// The host starts after the last '@' of the authority: a password
+		// may itself hold an '@', and none of it may reach a label.
+		authority, p, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			authority = authority[at+1:]
 		}
 		if scheme == "ssh" {
+			// An ssh port (ssh://git@host:2222/…) is not the https port.
+			if h, _, ok := strings.Cut(authority, ":"); ok {
+				authority = h
+			}
 			scheme = "https"
 		}
-		return scheme + "://" + rest
+		return scheme + "://" + authority + "/" + p
 	}
 	return ""
 }

@@ -8,7 +8,6 @@ package ocilayer
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 )
 
 // Entry is one file, directory or symlink in a layer.
@@ -169,11 +169,17 @@ func (c Cache) Layer(tarball []byte) (v1.Layer, error) {
 	}, nil
 }
 
-// compress uses the default level: it is what docker and ko use, and the
-// Production size check compares against a binary gzipped the same way.
+// compressLevel is klauspost/compress's level 7. Measured on the example
+// agent's 7 MiB binary: 3.109 MB in 133 ms, where compress/gzip's default
+// gives 3.096 MB in 242 ms and klauspost's default 3.159 MB in 103 ms. The
+// gzip of the binary layer is most of a one-line-change rebuild, and the
+// Production size check compares with a binary gzipped by compress/gzip.
+const compressLevel = 7
+
+// compress is deterministic: one input, one output.
 func compress(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	zw, err := gzip.NewWriterLevel(&buf, compressLevel)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,9 @@ func (e *Error) Unwrap() error { return e.cause }
 // advice beyond the cause).
 type failure struct {
 	what, fix string
+	// retried: the failure is one that tries were spent on (a registry
+	// or network that broke), where the state of the push matters.
+	retried bool
 }
 
 // explain turns a push error into what happened and how to fix it,
@@ -60,11 +63,6 @@ func explain(err error, host, repo string, tries int, answered bool) failure {
 			what: fmt.Sprintf("registry %s speaks plain HTTP, not HTTPS", host),
 			fix:  fmt.Sprintf("if that is intended, allow it with %s=%s", EnvInsecure, host),
 		}
-	case errors.As(err, &plain):
-		return failure{
-			what: fmt.Sprintf("registry %s is only reachable over plain HTTP", host),
-			fix:  fmt.Sprintf("if that is intended, allow it with %s=%s", EnvInsecure, host),
-		}
 	case errors.As(err, &unknown), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &verify),
 		strings.Contains(s, "x509: "), strings.Contains(s, "tls: failed to verify"):
 		return failure{
@@ -76,8 +74,9 @@ func explain(err error, host, repo string, tries int, answered bool) failure {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		if answered {
 			return failure{
-				what: fmt.Sprintf("registry %s stopped accepting connections (connection refused) after %d tries", host, tries),
-				fix:  "check the registry, then " + resume,
+				what:    fmt.Sprintf("registry %s stopped accepting connections (connection refused) after %d tries", host, tries),
+				fix:     "check the registry, then " + resume,
+				retried: true,
 			}
 		}
 		return failure{
@@ -92,13 +91,22 @@ func explain(err error, host, repo string, tries int, answered bool) failure {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, net.ErrClosed):
 		return failure{
-			what: fmt.Sprintf("lost the connection to registry %s (%s) after %d tries", host, connCause(err), tries),
-			fix:  "check the registry and the network, then " + resume,
+			what:    fmt.Sprintf("lost the connection to registry %s (%s) after %d tries", host, connCause(err), tries),
+			fix:     "check the registry and the network, then " + resume,
+			retried: true,
 		}
 	case errors.As(err, &nerr) && nerr.Timeout():
 		return failure{
-			what: fmt.Sprintf("registry %s did not answer in time, %d tries", host, tries),
-			fix:  "check the registry and the network, then " + resume,
+			what:    fmt.Sprintf("registry %s did not answer in time after %d tries", host, tries),
+			fix:     "check the registry and the network, then " + resume,
+			retried: true,
+		}
+	case errors.As(err, &plain):
+		// Last: go-containerregistry tries HTTPS and (for 127.0.0.1 and
+		// private addresses) plain HTTP, and the HTTPS error says more.
+		return failure{
+			what: fmt.Sprintf("registry %s is only reachable over plain HTTP", host),
+			fix:  fmt.Sprintf("if that is intended, allow it with %s=%s", EnvInsecure, host),
 		}
 	case errors.As(err, &nerr):
 		return failure{
@@ -124,6 +132,9 @@ func explainStatus(terr *transport.Error, host, repo string, tries int) failure 
 			fix:  fmt.Sprintf("set %s/%s or docker login %s", EnvUsername, EnvPassword, host),
 		}
 	case terr.StatusCode == http.StatusForbidden || code == string(transport.DeniedErrorCode):
+		if detail != "" {
+			status += ": " + oneLine(detail)
+		}
 		return failure{
 			what: fmt.Sprintf("access denied (%s)", status),
 			fix:  fmt.Sprintf("the credentials for %s may not push to %s: check their permissions (a GITHUB_TOKEN needs packages: write)", host, repo),
@@ -135,13 +146,15 @@ func explainStatus(terr *transport.Error, host, repo string, tries int) failure 
 		}
 	case terr.StatusCode == http.StatusTooManyRequests:
 		return failure{
-			what: fmt.Sprintf("registry %s is rate limiting (%s) after %d tries", host, status, tries),
-			fix:  "wait, then re-run the push",
+			what:    fmt.Sprintf("registry %s is rate limiting (%s) after %d tries", host, status, tries),
+			fix:     "wait, then re-run the push",
+			retried: true,
 		}
 	case terr.StatusCode >= 500:
 		return failure{
-			what: fmt.Sprintf("registry %s failed (%s) after %d tries", host, status, tries),
-			fix:  "check the registry, then re-run the push to resume (blobs already uploaded are not sent again)",
+			what:    fmt.Sprintf("registry %s failed (%s) after %d tries", host, status, tries),
+			fix:     "check the registry, then re-run the push to resume (blobs already uploaded are not sent again)",
+			retried: true,
 		}
 	}
 	what := fmt.Sprintf("registry %s refused the push (%s", host, status)

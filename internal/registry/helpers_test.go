@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,9 +137,13 @@ func fastOptions(dir, repo string, getenv func(string) string, log logrus.FieldL
 	}
 }
 
-// readOpts read from reg directly, as a deploy step would.
+// readOpts read from reg directly, as a deploy step would; one puller per
+// registry saves a ping and a handshake per read.
 func readOpts(t *testing.T, reg *testenv.Registry) []remote.Option {
 	t.Helper()
+	if opts, ok := readers.Load(reg); ok {
+		return opts.([]remote.Option)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if reg.CA != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: reg.CA.Pool}
@@ -148,7 +153,31 @@ func readOpts(t *testing.T, reg *testenv.Registry) []remote.Option {
 	if reg.User != "" {
 		opts = append(opts, remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Password}))
 	}
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, remote.Reuse(puller))
+	readers.Store(reg, opts)
 	return opts
+}
+
+var readers sync.Map // *testenv.Registry -> []remote.Option
+
+// assertTagIs checks that ref resolves to want.
+func assertTagIs(t *testing.T, reg *testenv.Registry, ref string, want v1.Hash) {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r, readOpts(t, reg)...)
+	if err != nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	if d.Digest != want {
+		t.Fatalf("%s is %s, want %s", ref, d.Digest, want)
+	}
 }
 
 // assertComplete checks that ref (a tag) resolves to want, and that the

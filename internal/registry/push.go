@@ -254,7 +254,10 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 	if err := pusher.Push(ctx, digestRef, img.taggable); err != nil {
 		finish()
 		f := explain(err, host, target, tries, obs.answered.Load())
-		return nil, fail(err, "%s%s", f.what, withFix("no tag was written", f.fix))
+		if obs.wrote.Load() || f.retried {
+			f.what += ", before any tag was written"
+		}
+		return nil, fail(err, "%s%s", f.what, withFix(f.fix))
 	}
 
 	// Phase 2: the tags, each a manifest PUT of the complete index (or
@@ -270,10 +273,10 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 			f := explain(err, host, target, tries, obs.answered.Load())
 			written := "no tag was written"
 			if len(res.References) > 0 {
-				written = "written: " + strings.Join(res.References, ", ")
+				written = "tagged so far: " + strings.Join(res.References, ", ")
 			}
-			return nil, fail(err, "tagging %s failed after the image was pushed as %s (%s)%s",
-				tag.TagStr(), res.Pinned, f.what, withFix(written, f.fix))
+			return nil, fail(err, "tagging %s failed after the image was pushed as %s (%s; %s)%s",
+				tag.TagStr(), res.Pinned, f.what, written, withFix(f.fix))
 		}
 		res.References = append(res.References, tag.String()+"@"+res.Digest)
 	}
@@ -308,12 +311,12 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 	return res, nil
 }
 
-// withFix ends an error line: "; <state>: <fix>" or "; <state>".
-func withFix(state, fix string) string {
+// withFix ends an error line with ": <fix>", when there is one.
+func withFix(fix string) string {
 	if fix == "" {
-		return "; " + state
+		return ""
 	}
-	return "; " + state + ": " + fix
+	return ": " + fix
 }
 
 var validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)

@@ -80,12 +80,14 @@ func newHTTPTransport(roots *x509.CertPool) *http.Transport {
 // so it sees every attempt: it refuses plain HTTP to registries not listed
 // as insecure (go-containerregistry would otherwise fall back to HTTP for
 // 127.0.0.1 and private addresses on its own), notes whether the registry
-// ever answered, and records which blobs were uploaded and which were
+// ever answered and whether anything was written, and records which blobs were uploaded and which were
 // already there.
 type observer struct {
 	inner    http.RoundTripper
 	insecure map[string]bool
 	answered atomic.Bool
+	// wrote is set once anything was sent that changes the registry.
+	wrote atomic.Bool
 
 	mu       sync.Mutex
 	uploaded map[string]bool
@@ -106,6 +108,9 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body.Close()
 		}
 		return nil, &plainHTTPError{host: req.URL.Host}
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		o.wrote.Store(true)
 	}
 	resp, err := o.inner.RoundTrip(req)
 	if err != nil {
@@ -153,16 +158,12 @@ func (o *observer) counts() (uploaded, existing []string) {
 // pipe). A refused connection counts only once the registry has answered
 // during this push (it is restarting); a registry that was never reachable
 // fails at once rather than after every backoff. The caller's cancellation,
-// TLS and auth failures are final.
+// TLS, auth and plain-HTTP refusals are final.
 func (o *observer) transient(err error) bool {
 	if err == nil {
 		return false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var plain *plainHTTPError
-	if errors.As(err, &plain) {
 		return false
 	}
 	var terr *transport.Error

@@ -44,6 +44,8 @@ func StartProxy(t testing.TB, r *Registry) *Proxy {
 		tr.TLSClientConfig = &tls.Config{RootCAs: r.CA.Pool}
 	}
 	rp.Transport = tr
+	// A client giving up on a cut request is the point, not news.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	// The registry writes Location headers from the Host it was asked for:
 	// keeping the client's Host (the proxy) keeps uploads on the proxy.
 	p := &Proxy{}

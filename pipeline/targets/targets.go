@@ -18,10 +18,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/magefile/mage/mg"
 	"github.com/sirupsen/logrus"
 
+	"github.com/aixgo-dev/agentship/internal/lambdazip"
 	"github.com/aixgo-dev/agentship/pipeline"
 	"github.com/aixgo-dev/agentship/pipeline/localengine"
 )
@@ -96,7 +98,18 @@ func (Image) Load(ctx context.Context) error {
 
 // Zip builds dist/<name>-lambda-<arch>.zip: bootstrap for provided.al2023 and config.
 func (Lambda) Zip(ctx context.Context) error {
-	return run(ctx, pipeline.StepLambdaZip)
+	p, res, err := ship(ctx, pipeline.StepLambdaZip)
+	if err != nil {
+		return err
+	}
+	for _, a := range res.Artifacts {
+		if a.Kind == "zip" {
+			info := lambdazip.Info{Path: filepath.Join(p.Dir, a.Path), Size: a.Size, SHA256: strings.TrimPrefix(a.Digest, "sha256:")}
+			cmds := lambdazip.DeployCommands(p, info)
+			fmt.Printf("deploy (first time):\n  %s\nupdate:\n  %s\n", cmds.Create, cmds.Update)
+		}
+	}
+	return nil
 }
 
 // Image builds the Lambda container image (scratch, /bootstrap) into dist/.
@@ -121,20 +134,25 @@ func load() (*pipeline.Plan, *logrus.Logger, error) {
 
 // run plans, picks the engine, runs the steps and prints the summary.
 func run(ctx context.Context, steps ...pipeline.Step) error {
+	_, _, err := ship(ctx, steps...)
+	return err
+}
+
+func ship(ctx context.Context, steps ...pipeline.Step) (*pipeline.Plan, *pipeline.Result, error) {
 	p, log, err := load()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	eng, err := selectEngine(log)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	res, err := eng.Run(ctx, p, steps...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	fmt.Print(res.Summary())
-	return nil
+	return p, res, nil
 }
 
 // selectEngine applies AGENTSHIP_ENGINE and says which engine runs and why.
