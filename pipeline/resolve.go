@@ -134,8 +134,12 @@ func resolve(a Agent, getenv func(string) string, git git) (Resolved, error) {
 	if mf.Go != nil {
 		r.GoVersion = mf.Go.Version
 	}
-	if mf.Toolchain != nil {
-		r.Toolchain = mf.Toolchain.Name
+	// ParseLax keeps only module, go, require and retract lines, so the
+	// toolchain line is read from the syntax tree.
+	for _, stmt := range mf.Syntax.Stmt {
+		if l, ok := stmt.(*modfile.Line); ok && len(l.Token) == 2 && l.Token[0] == "toolchain" {
+			r.Toolchain = l.Token[1]
+		}
 	}
 
 	if a.Main == "" {

@@ -58,6 +58,10 @@ func explain(err error, host, repo string, tries int, answered bool) failure {
 		return failure{what: "cancelled"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return failure{what: "timed out (the push's deadline passed)", fix: resume}
+	case errors.As(err, &terr):
+		// An answer from the registry says more than any other error
+		// that go-containerregistry's HTTPS-then-HTTP ping joined to it.
+		return explainStatus(terr, host, repo, tries)
 	case strings.Contains(s, "server gave HTTP response to HTTPS client"):
 		return failure{
 			what: fmt.Sprintf("registry %s speaks plain HTTP, not HTTPS", host),
@@ -69,8 +73,6 @@ func explain(err error, host, repo string, tries int, answered bool) failure {
 			what: fmt.Sprintf("the TLS certificate of registry %s is not trusted (%s)", host, tlsCause(err, s)),
 			fix:  fmt.Sprintf("set %s to a PEM file holding the CA that signed it", EnvCertFile),
 		}
-	case errors.As(err, &terr):
-		return explainStatus(terr, host, repo, tries)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		if answered {
 			return failure{

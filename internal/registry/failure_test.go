@@ -81,7 +81,7 @@ func TestPushRegistryDiesMidway(t *testing.T) {
 				assertComplete(t, reg, reg.Addr+"/"+repo+":"+tag, digest)
 			} else if err == nil {
 				t.Errorf("n=%d: push succeeded without tag %s", n, tag)
-			} else if !strings.Contains(err.Error(), "tagging") && !strings.Contains(err.Error(), "before any tag was written") {
+			} else if !strings.Contains(err.Error(), "but tagging") && !strings.Contains(err.Error(), "before any tag was written") {
 				t.Errorf("n=%d: error does not say what became of the tags: %v", n, err)
 			}
 		}

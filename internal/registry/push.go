@@ -267,18 +267,20 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 		Digest:     img.digest.String(),
 		Pinned:     digestRef.String(),
 	}
+	var done []string
 	for _, tag := range tags {
 		if err := pusher.Push(ctx, tag, img.taggable); err != nil {
 			finish()
 			f := explain(err, host, target, tries, obs.answered.Load())
-			written := "no tag was written"
-			if len(res.References) > 0 {
-				written = "tagged so far: " + strings.Join(res.References, ", ")
+			written := "no tag written"
+			if len(done) > 0 {
+				written = "tags written: " + strings.Join(done, ", ")
 			}
-			return nil, fail(err, "tagging %s failed after the image was pushed as %s (%s; %s)%s",
-				tag.TagStr(), res.Pinned, f.what, written, withFix(f.fix))
+			return nil, fail(err, "pushed as %s, but tagging %s failed: %s (%s)%s",
+				res.Pinned, tag.TagStr(), f.what, written, withFix(f.fix))
 		}
 		res.References = append(res.References, tag.String()+"@"+res.Digest)
+		done = append(done, tag.TagStr())
 	}
 	finish()
 
