@@ -70,7 +70,10 @@ func (r *Result) Summary() string {
 		if a.Platform != "" {
 			name += " " + a.Platform
 		}
-		size := humanBytes(a.Size)
+		size := ""
+		if a.Size > 0 {
+			size = humanBytes(a.Size)
+		}
 		if a.UncompressedSize > 0 {
 			size += " (" + humanBytes(a.UncompressedSize) + " uncompressed)"
 		}

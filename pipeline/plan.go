@@ -67,6 +67,20 @@ type Image struct {
 	// Files are laid down in this order, each with its parents (0755, root).
 	Files  []File      `json:"files"`
 	Config ImageConfig `json:"config"`
+	// Toolbox is set when the base is DebugToolbox: the shell to build for
+	// each platform (a FromToolbox file), from the agentship source.
+	Toolbox *Toolbox `json:"toolbox,omitempty"`
+}
+
+// DebugToolbox is the builtin Debug base: no registry pull, just a POSIX
+// shell with ls, cat, env, id and ps (cmd/toolbox), cross-compiled like
+// the agent. It makes a Debug image on a machine with no registry access.
+const DebugToolbox = "builtin://toolbox"
+
+// Toolbox is the builtin base's shell: one build per platform, run in Dir.
+type Toolbox struct {
+	Dir    string  `json:"dir"`
+	Builds []Build `json:"builds"`
 }
 
 // Where a File's bytes come from.
@@ -77,6 +91,7 @@ const (
 	FromZoneinfo = "zoneinfo"  // a zoneinfo tree: the host's, or the builder image's
 	FromDir      = "dir"       // a directory of the agent repo, copied whole
 	FromInline   = "inline"    // Content
+	FromToolbox  = "toolbox"   // the builtin Debug base's shell for the image's platform
 )
 
 // File is one file (or, for FromDir and FromZoneinfo, one tree) in an image.
@@ -305,6 +320,21 @@ func MakePlan(r Resolved) (*Plan, error) {
 		},
 	}
 
+	if a.DebugBase == DebugToolbox {
+		p.Debug.Base = ""
+		p.Debug.Files = append([]File{{Path: "/bin/sh", From: FromToolbox, Mode: 0o755}}, p.Debug.Files...)
+		p.Debug.Config.Env = envList(merge(env, map[string]string{"PATH": "/bin"}))
+		p.Debug.Toolbox = &Toolbox{Dir: r.ToolboxDir}
+		for _, plat := range platforms {
+			p.Debug.Toolbox.Builds = append(p.Debug.Toolbox.Builds, Build{
+				Platform: plat,
+				Env:      append([]string{"CGO_ENABLED=0"}, plat.GoEnv()...),
+				Flags:    []string{"-trimpath", "-buildvcs=false", "-ldflags", "-s -w"},
+				Package:  "./cmd/toolbox",
+			})
+		}
+	}
+
 	lambdaPlat := Platform{OS: "linux", Arch: a.LambdaArch}
 	tags := append([]string{"lambda.norpc"}, a.BuildTags...)
 	p.Lambda = Lambda{
@@ -396,6 +426,18 @@ func envList(env map[string]string) []string {
 		out = append(out, k+"="+v)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// merge returns a copy of base with over's entries set.
+func merge(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
 	return out
 }
 

@@ -39,6 +39,9 @@ type Resolved struct {
 	// GoVersion is go.mod's go line; Toolchain its toolchain line, if any.
 	GoVersion string `json:"goVersion"`
 	Toolchain string `json:"toolchain,omitempty"`
+	// ToolboxDir is the agentship module's source, where the builtin Debug
+	// base's shell is built from (only with DebugBase DebugToolbox).
+	ToolboxDir string `json:"toolboxDir,omitempty"`
 	// Created is the images' creation time: SOURCE_DATE_EPOCH, else the
 	// commit time, else the Unix epoch. Never "now": two builds of one
 	// commit must give one digest.
@@ -231,6 +234,11 @@ func resolve(a Agent, getenv func(string) string, git git) (Resolved, error) {
 	if a.DebugBase == "" {
 		a.DebugBase = DefaultDebugBase
 	}
+	if a.DebugBase == DebugToolbox {
+		if r.ToolboxDir, err = toolboxDir(dir); err != nil {
+			return Resolved{}, err
+		}
+	}
 	if a.BinaryPath == "" {
 		a.BinaryPath = DefaultBinaryPath
 	}
@@ -337,4 +345,24 @@ func httpsURL(remote string) string {
 		return scheme + "://" + authority + "/" + p
 	}
 	return ""
+}
+
+// agentshipModule is this library's module path: the builtin toolbox is
+// built from its source.
+const agentshipModule = "github.com/aixgo-dev/agentship"
+
+// toolboxDir finds the agentship module's source as the agent's build sees
+// it (the module cache, or a replace directory), so the toolbox shell is
+// built from the exact version the agent depends on.
+func toolboxDir(agentDir string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", agentshipModule)
+	cmd.Dir = agentDir
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	dir := strings.TrimSpace(out.String())
+	if err != nil || dir == "" {
+		return "", fmt.Errorf("DebugBase %s is built from %s's source, which the agent's module does not list (%s): go get %s, or use another DebugBase", DebugToolbox, agentshipModule, oneLine(errors.New(strings.TrimSpace(stderr.String()))), agentshipModule)
+	}
+	return dir, nil
 }

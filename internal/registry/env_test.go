@@ -131,18 +131,29 @@ func TestLogProgress(t *testing.T) {
 	updates := make(chan v1.Update)
 	done := make(chan struct{})
 	go logProgress(l, updates, 4<<20, 5*time.Millisecond, done)
-	for _, c := range []int64{1 << 20, 2 << 20, 4 << 20} {
-		updates <- v1.Update{Total: 4 << 20, Complete: c}
-		time.Sleep(30 * time.Millisecond)
+	steps := []struct {
+		complete int64
+		line     string
+	}{
+		{1 << 20, "pushing: 1.0 MiB of 4.0 MiB (25%)"},
+		{2 << 20, "pushing: 2.0 MiB of 4.0 MiB (50%)"},
+		{4 << 20, "pushing: 4.0 MiB of 4.0 MiB (100%)"},
 	}
+	for _, s := range steps {
+		updates <- v1.Update{Total: 4 << 20, Complete: s.complete}
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(buf.String(), s.line) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if !strings.Contains(buf.String(), s.line) {
+			t.Fatalf("missing %q in:\n%s", s.line, buf)
+		}
+	}
+	// Nothing moved: no more lines.
+	time.Sleep(30 * time.Millisecond)
 	close(updates)
 	<-done
 	out := buf.String()
-	for _, want := range []string{"pushing: 1.0 MiB of 4.0 MiB (25%)", "pushing: 2.0 MiB of 4.0 MiB (50%)", "pushing: 4.0 MiB of 4.0 MiB (100%)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("missing %q in:\n%s", want, out)
-		}
-	}
 	if n := strings.Count(out, "pushing:"); n != 3 {
 		t.Errorf("%d progress lines, want 3 (one per change):\n%s", n, out)
 	}

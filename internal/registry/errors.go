@@ -40,7 +40,7 @@ type failure struct {
 // explain turns a push error into what happened and how to fix it,
 // speaking of the registry by host; tries is the bound on attempts per
 // request, named for failures that were retried.
-func explain(err error, host, repo string, tries int, answered bool) failure {
+func explain(ctx context.Context, err error, host, repo string, tries int, answered bool) failure {
 	s := err.Error()
 	var (
 		terr    *transport.Error
@@ -54,9 +54,9 @@ func explain(err error, host, repo string, tries int, answered bool) failure {
 	)
 	resume := "re-run the push to resume (blobs already uploaded are not sent again)"
 	switch {
-	case errors.Is(err, context.Canceled):
+	case errors.Is(ctx.Err(), context.Canceled):
 		return failure{what: "cancelled"}
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return failure{what: "timed out (the push's deadline passed)", fix: resume}
 	case errors.As(err, &terr):
 		// An answer from the registry says more than any other error

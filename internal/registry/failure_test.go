@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aixgo-dev/agentship/internal/testenv"
 )
@@ -61,10 +62,10 @@ func TestPushRegistryDiesMidway(t *testing.T) {
 		if err == nil {
 			// The cut came after the last request this push needed
 			// (requests vary a little: a HEAD may be skipped).
-			if proxy.Cut() == 0 {
+			if proxy.Faulted() == 0 {
 				continue
 			}
-			t.Errorf("n=%d: push succeeded though %d requests were cut", n, proxy.Cut())
+			t.Errorf("n=%d: push succeeded though %d requests were cut", n, proxy.Faulted())
 		} else {
 			failed++
 			assertOneLine(t, err, "push to "+proxy.Addr+"/"+repo+": ")
@@ -274,5 +275,59 @@ func TestPushFailsBeforeNetwork(t *testing.T) {
 			}
 			t.Logf("error: %v", err)
 		})
+	}
+}
+
+// A registry that hangs on a request is given ResponseTimeout, then the
+// request is retried; a push through a few hangs succeeds.
+func TestPushRetriesTimeouts(t *testing.T) {
+	hermeticDocker(t)
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	proxy := testenv.StartProxy(t, reg)
+	dir, digest := makeLayout(t)
+	log, logs := testLogger()
+
+	for _, n := range []int{0, 6, 12, 24} {
+		repo := fmt.Sprintf("hangs/at-%d", n)
+		proxy.StallAfter(n, 1, 5*time.Second)
+		opts := fastOptions(dir, proxy.Addr+"/"+repo, credsEnv(reg), log, testTags...)
+		opts.ResponseTimeout = 200 * time.Millisecond
+		res, err := Push(context.Background(), opts)
+		proxy.Heal()
+		if err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		if proxy.Faulted() != 1 || res.Retries < 1 {
+			t.Errorf("n=%d: %d requests stalled, %d retries", n, proxy.Faulted(), res.Retries)
+		}
+		assertComplete(t, reg, reg.Addr+"/"+repo+":"+testTags[0], digest)
+	}
+	if !strings.Contains(logs.String(), "timeout awaiting response headers") {
+		t.Errorf("the timeout was not logged:\n%s", logs)
+	}
+
+	// Hanging on every request: bounded, then one line.
+	proxy.StallAfter(0, -1, 5*time.Second)
+	opts := fastOptions(dir, proxy.Addr+"/hangs/always", credsEnv(reg), log, testTags...)
+	opts.ResponseTimeout = 100 * time.Millisecond
+	opts.Tries = 2
+	_, err := Push(context.Background(), opts)
+	proxy.Heal()
+	assertOneLine(t, err, "registry "+proxy.Addr+" did not answer in time after 2 tries")
+	t.Logf("error: %v", err)
+}
+
+// A cancelled push says so, and is not retried.
+func TestPushCancelled(t *testing.T) {
+	hermeticDocker(t)
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	dir, _ := makeLayout(t)
+	log, logs := testLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Push(ctx, fastOptions(dir, reg.Addr+"/agent", credsEnv(reg), log, "1.0.0"))
+	assertOneLine(t, err, "push to "+reg.Addr+"/agent: cancelled")
+	if strings.Contains(logs.String(), "retrying") {
+		t.Errorf("retried a cancelled push:\n%s", logs)
 	}
 }

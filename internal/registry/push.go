@@ -37,6 +37,7 @@ const (
 	DefaultBackoff          = time.Second
 	DefaultJobs             = 4
 	DefaultProgressInterval = 5 * time.Second
+	DefaultResponseTimeout  = 2 * time.Minute
 )
 
 // PushOptions say what to push where. LayoutDir, RefName and Repository
@@ -73,6 +74,10 @@ type PushOptions struct {
 	// ProgressInterval is how often a push still uploading logs the bytes
 	// sent so far; 0 is DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// ResponseTimeout bounds the wait for the registry's answer to one
+	// request once it is sent (uploading the body is not counted); a
+	// request that times out is retried. 0 is DefaultResponseTimeout.
+	ResponseTimeout time.Duration
 }
 
 // PushResult is what was pushed.
@@ -83,6 +88,8 @@ type PushResult struct {
 	Digest string
 	// Pinned is Repository@Digest.
 	Pinned string
+	// Platforms are the index's, e.g. linux/amd64, sorted.
+	Platforms []string
 	// References are repo:tag@sha256:…, one per tag, in the order given:
 	// what deploy steps should pin.
 	References []string
@@ -184,10 +191,11 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 		scrub = append(scrub, secretsOf("", cfg.Auth)...)
 	}
 
-	httpTransport := newHTTPTransport(roots)
+	httpTransport := newHTTPTransport(roots, defaultDuration(opts.ResponseTimeout, DefaultResponseTimeout))
 	defer httpTransport.CloseIdleConnections()
 	var layersDone atomic.Int32
 	obs := &observer{
+		ctx:      ctx,
 		inner:    httpTransport,
 		insecure: insecure,
 		uploaded: map[string]bool{},
@@ -211,7 +219,7 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 		}
 		retries.Add(1)
 		msg := scrub.clean(oneLine(err.Error()))
-		entry := log.WithFields(logrus.Fields{"registry": host, "tries": tries})
+		entry := log.WithFields(logrus.Fields{"registry": host, "max_tries": tries})
 		if _, seen := warned.LoadOrStore(msg, true); seen {
 			entry.Debugf("transient error, retrying: %s", msg)
 		} else {
@@ -253,7 +261,7 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 	// is skipped by the next push.
 	if err := pusher.Push(ctx, digestRef, img.taggable); err != nil {
 		finish()
-		f := explain(err, host, target, tries, obs.answered.Load())
+		f := explain(ctx, err, host, target, tries, obs.answered.Load())
 		if obs.wrote.Load() || f.retried {
 			f.what += ", before any tag was written"
 		}
@@ -266,12 +274,13 @@ func Push(ctx context.Context, opts PushOptions) (*PushResult, error) {
 		Repository: target,
 		Digest:     img.digest.String(),
 		Pinned:     digestRef.String(),
+		Platforms:  img.platforms,
 	}
 	var done []string
 	for _, tag := range tags {
 		if err := pusher.Push(ctx, tag, img.taggable); err != nil {
 			finish()
-			f := explain(err, host, target, tries, obs.answered.Load())
+			f := explain(ctx, err, host, target, tries, obs.answered.Load())
 			written := "no tag written"
 			if len(done) > 0 {
 				written = "tags written: " + strings.Join(done, ", ")

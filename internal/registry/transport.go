@@ -69,10 +69,10 @@ func rootCAs(getenv func(string) string) (*x509.CertPool, error) {
 // roots, and a bound on how long a registry may sit on a request before
 // answering (the body upload is not counted), so a hung registry becomes
 // a retried timeout rather than a hung push.
-func newHTTPTransport(roots *x509.CertPool) *http.Transport {
+func newHTTPTransport(roots *x509.CertPool, responseTimeout time.Duration) *http.Transport {
 	tr := remote.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	tr.ResponseHeaderTimeout = 2 * time.Minute
+	tr.ResponseHeaderTimeout = responseTimeout
 	return tr
 }
 
@@ -83,6 +83,7 @@ func newHTTPTransport(roots *x509.CertPool) *http.Transport {
 // ever answered and whether anything was written, and records which blobs were uploaded and which were
 // already there.
 type observer struct {
+	ctx      context.Context // the push's
 	inner    http.RoundTripper
 	insecure map[string]bool
 	answered atomic.Bool
@@ -163,7 +164,9 @@ func (o *observer) transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// The caller gave up. (A request's own timeout also matches
+	// context.DeadlineExceeded, and that one is worth retrying.)
+	if o.ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var terr *transport.Error

@@ -12,12 +12,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy stands between a client and a Registry: it counts the requests it
 // forwards by method and path (to see which blobs were uploaded), and can
 // cut connections after a number of requests (to play a registry that dies
-// in the middle of a push). It speaks TLS with a certificate from the
+// in the middle of a push) or hold them (one that hangs). It speaks TLS with a certificate from the
 // registry's CA when the registry does, so clients trust both alike.
 type Proxy struct {
 	// Addr is host:port to push to instead of the registry's.
@@ -26,10 +27,20 @@ type Proxy struct {
 	mu       sync.Mutex
 	requests []string // "METHOD /path", in arrival order, forwarded or cut
 	seen     int
-	cutFrom  int // requests numbered >= cutFrom are cut (1-based); 0: none
-	cutCount int // how many to cut from cutFrom; < 0: all of them
-	cut      int
+	fault    fault
+	from     int // requests numbered >= from get the fault (1-based); 0: none
+	count    int // how many get it; < 0: all of them
+	faulted  int
+	stall    time.Duration
 }
+
+type fault int
+
+const (
+	none  fault = iota
+	cut         // close the connection without an answer
+	stall       // wait before forwarding (or until the client gives up)
+)
 
 // StartProxy proxies to r until the test ends.
 func StartProxy(t testing.TB, r *Registry) *Proxy {
@@ -51,13 +62,19 @@ func StartProxy(t testing.TB, r *Registry) *Proxy {
 	p := &Proxy{}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if p.admit(req) {
-				rp.ServeHTTP(w, req)
-				return
+			switch f, d := p.admit(req); f {
+			case cut:
+				// Dropping the connection without an answer is what a
+				// client sees from a registry that died: EOF or a reset.
+				panic(http.ErrAbortHandler)
+			case stall:
+				select {
+				case <-time.After(d):
+				case <-req.Context().Done():
+					return
+				}
 			}
-			// Dropping the connection without an answer is what a client
-			// sees from a registry that died: EOF or a reset.
-			panic(http.ErrAbortHandler)
+			rp.ServeHTTP(w, req)
 		}),
 		// HTTP/1.1 only: one request per connection exchange, like most
 		// registries behind a load balancer, and aborts close the socket.
@@ -87,40 +104,46 @@ func StartProxy(t testing.TB, r *Registry) *Proxy {
 	return p
 }
 
-func (p *Proxy) admit(req *http.Request) bool {
+func (p *Proxy) admit(req *http.Request) (fault, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seen++
 	p.requests = append(p.requests, req.Method+" "+req.URL.Path)
-	if p.cutFrom > 0 && p.seen >= p.cutFrom && (p.cutCount < 0 || p.cut < p.cutCount) {
-		p.cut++
-		return false
+	if p.from > 0 && p.seen >= p.from && (p.count < 0 || p.faulted < p.count) {
+		p.faulted++
+		return p.fault, p.stall
 	}
-	return true
+	return none, 0
 }
 
 // CutAfter lets n more requests through, then cuts the connection of the
 // next count requests; count < 0 cuts every later one (the registry died).
-func (p *Proxy) CutAfter(n, count int) {
+func (p *Proxy) CutAfter(n, count int) { p.set(cut, n, count, 0) }
+
+// StallAfter lets n more requests through, then holds each of the next
+// count requests for d before forwarding it (a registry that hangs), or
+// until the client gives up.
+func (p *Proxy) StallAfter(n, count int, d time.Duration) { p.set(stall, n, count, d) }
+
+func (p *Proxy) set(f fault, n, count int, d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cutFrom = p.seen + n + 1
-	p.cutCount = count
-	p.cut = 0
+	p.fault, p.from, p.count, p.faulted, p.stall = f, p.seen+n+1, count, 0, d
 }
 
-// Heal stops cutting connections.
+// Heal stops the faults.
 func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cutFrom = 0
+	p.from = 0
 }
 
-// Cut is how many requests were cut so far.
-func (p *Proxy) Cut() int {
+// Faulted is how many requests were cut or stalled since the last
+// CutAfter or StallAfter.
+func (p *Proxy) Faulted() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.cut
+	return p.faulted
 }
 
 // Reset forgets the requests counted so far (cutting stays as set).

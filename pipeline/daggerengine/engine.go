@@ -295,6 +295,7 @@ func (r *run) produce(ctx context.Context) (err error) {
 // the engine) and checks each is a static binary for its platform.
 func (r *run) binaries(ctx context.Context, bins *Binaries) error {
 	g, gctx := errgroup.WithContext(ctx)
+	arts := make([]pipeline.Artifact, len(bins.Builds))
 	for i, b := range bins.Builds {
 		build := r.p.Builder.Builds[i]
 		g.Go(func() error {
@@ -313,11 +314,17 @@ func (r *run) binaries(ctx context.Context, bins *Binaries) error {
 				return err
 			}
 			a.Kind, a.Name, a.Platform, a.Path = "binary", r.p.Name, b.Platform.String(), build.Output
-			r.addArtifact(a)
+			arts[i] = a
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, a := range arts {
+		r.addArtifact(a)
+	}
+	return nil
 }
 
 // image exports one image target's containers as one multi-platform OCI

@@ -781,11 +781,15 @@ func fakeELF(goarch string) ([]byte, error) {
 	le := binary.LittleEndian
 	if goarch == "386" || goarch == "arm" {
 		b.Write([]byte{0x7f, 'E', 'L', 'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-		binary.Write(&b, le, []any{uint16(2), mach, uint32(1), uint32(0), uint32(0), uint32(0), uint32(0), uint16(52), uint16(32), uint16(0), uint16(40), uint16(0), uint16(0)})
+		for _, v := range []any{uint16(2), mach, uint32(1), uint32(0), uint32(0), uint32(0), uint32(0), uint16(52), uint16(32), uint16(0), uint16(40), uint16(0), uint16(0)} {
+			binary.Write(&b, le, v)
+		}
 		return b.Bytes(), nil
 	}
 	b.Write([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	binary.Write(&b, le, []any{uint16(2), mach, uint32(1), uint64(0), uint64(0), uint64(0), uint32(0), uint16(64), uint16(56), uint16(0), uint16(64), uint16(0), uint16(0)})
+	for _, v := range []any{uint16(2), mach, uint32(1), uint64(0), uint64(0), uint64(0), uint32(0), uint16(64), uint16(56), uint16(0), uint16(64), uint16(0), uint16(0)} {
+		binary.Write(&b, le, v)
+	}
 	return b.Bytes(), nil
 }
 

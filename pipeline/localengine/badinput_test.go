@@ -104,7 +104,7 @@ func TestMissingConfigDir(t *testing.T) {
 func TestDebugBaseCannotBePulled(t *testing.T) {
 	dir := fixture(t, map[string]string{"main.go": okMain})
 	for _, ref := range []string{
-		"127.0.0.1:1/nothing/here:1.0",              // nothing listens there
+		"127.0.0.1:1/nothing/here:1.0",               // nothing listens there
 		"oci-layout://" + filepath.Join(dir, "none"), // no such layout
 	} {
 		err := shipErr(t, pipeline.Agent{Dir: dir, DebugBase: ref})

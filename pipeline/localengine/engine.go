@@ -74,7 +74,7 @@ func (e *Engine) Run(ctx context.Context, p *pipeline.Plan, steps ...pipeline.St
 		want:     map[pipeline.Step]bool{},
 		stateDir: e.stateDir(p),
 		layers:   ocilayer.Cache{Dir: filepath.Join(e.cacheRoot, "layers")},
-		host:     hostFiles{dir: p.Dir, binaries: map[string]string{}},
+		host:     hostFiles{dir: p.Dir, binaries: map[string]string{}, toolbox: map[string]string{}},
 		result:   &pipeline.Result{Engine: e.Name()},
 	}
 	for _, s := range steps {
@@ -128,34 +128,24 @@ func (r *run) needLambda() bool {
 	return r.want[pipeline.StepLambdaZip] || r.want[pipeline.StepLambdaImage]
 }
 
-// build runs the Builder (all platforms, two at a time: the link step is
-// single-threaded, so two builds fill two cores) and the Lambda build.
+// build runs the Builder for all platforms (and the builtin Debug base's
+// shell when the plan has one), then the Lambda build.
 func (r *run) build(ctx context.Context) error {
 	if r.needImages() || r.want[pipeline.StepBinaries] {
-		err := r.timed("builder", func() error {
-			var wg sync.WaitGroup
-			errs := make([]error, len(r.p.Builder.Builds))
-			sem := make(chan struct{}, 2)
-			for i, b := range r.p.Builder.Builds {
-				out := filepath.Join(r.stateDir, "bin", b.Platform.Slug(), r.p.Name)
-				r.host.binaries[b.Platform.String()] = out
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					errs[i] = goBuild(ctx, r.p.Dir, b, out)
-				}()
+		var jobs []buildJob
+		for _, b := range r.p.Builder.Builds {
+			out := filepath.Join(r.stateDir, "bin", b.Platform.Slug(), r.p.Name)
+			r.host.binaries[b.Platform.String()] = out
+			jobs = append(jobs, buildJob{dir: r.p.Dir, build: b, out: out})
+		}
+		if tb := r.p.Debug.Toolbox; tb != nil && r.want[pipeline.StepDebug] {
+			for _, b := range tb.Builds {
+				out := filepath.Join(r.stateDir, "bin", "toolbox_"+b.Platform.Slug(), "sh")
+				r.host.toolbox[b.Platform.String()] = out
+				jobs = append(jobs, buildJob{dir: tb.Dir, build: b, out: out})
 			}
-			wg.Wait()
-			for _, err := range errs {
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		}
+		if err := r.timed("builder", func() error { return buildAll(ctx, jobs) }); err != nil {
 			return err
 		}
 	}
@@ -164,6 +154,36 @@ func (r *run) build(ctx context.Context) error {
 		return r.timed("lambda builder", func() error {
 			return goBuild(ctx, r.p.Dir, r.p.Lambda.Build, r.host.bootstrap)
 		})
+	}
+	return nil
+}
+
+type buildJob struct {
+	dir   string
+	build pipeline.Build
+	out   string
+}
+
+// buildAll runs the builds two at a time: the link step is single-threaded,
+// so two builds fill two cores. The first error (in plan order) wins.
+func buildAll(ctx context.Context, jobs []buildJob) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, 2)
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = goBuild(ctx, j.dir, j.build, j.out)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -243,9 +263,12 @@ func (r *run) produce(ctx context.Context) (err error) {
 	}
 	if r.want[pipeline.StepDebug] {
 		err := r.timed("debug", func() error {
-			b, err := pullBase(ctx, r.p.Debug.Base)
-			if err != nil {
-				return err
+			var b *base // nil: scratch, with the builtin toolbox's shell in the files
+			if r.p.Debug.Base != "" {
+				var err error
+				if b, err = pullBase(ctx, r.p.Debug.Base); err != nil {
+					return err
+				}
 			}
 			return r.image(ctx, r.p.Debug, b, r.p.Dist.DebugImageTar, tagged)
 		})

@@ -20,6 +20,7 @@ type hostFiles struct {
 	dir       string            // the agent repo
 	binaries  map[string]string // platform -> built binary
 	bootstrap string            // the Lambda build
+	toolbox   map[string]string // platform -> the builtin Debug base's shell
 	caCerts   string            // the host's CA bundle
 	zoneinfo  string            // the host's zoneinfo tree
 }
@@ -100,6 +101,8 @@ func (h hostFiles) entries(files []pipeline.File, plat pipeline.Platform) ([laye
 			var es []ocilayer.Entry
 			es, err = ocilayer.Tree(filepath.Join(h.dir, filepath.FromSlash(f.Source)), f.Path, int64(f.Mode), f.UID, f.GID)
 			out[layerConfig] = append(out[layerConfig], es...)
+		case pipeline.FromToolbox:
+			err = readFile(layerSystem, f, h.toolbox[plat.String()])
 		case pipeline.FromBinary:
 			err = readFile(layerApp, f, h.binaries[plat.String()])
 		case pipeline.FromLambda:

@@ -190,6 +190,10 @@ func (r *run) inputsKey(steps []pipeline.Step) (string, error) {
 			files = append(files, bin)
 		}
 	}
+	for _, tb := range r.host.toolbox {
+		files = append(files, tb)
+	}
+	sort.Strings(files)
 	files = append(files, r.host.bootstrap, r.host.caCerts)
 	for _, f := range files {
 		if f == "" {

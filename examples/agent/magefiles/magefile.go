@@ -4,6 +4,7 @@
 package main
 
 import (
+	"github.com/aixgo-dev/agentship/pipeline"
 	// mage:import
 	"github.com/aixgo-dev/agentship/pipeline/targets"
 )
@@ -11,4 +12,8 @@ import (
 func init() {
 	// A scratch image has no curl: the binary probes itself.
 	targets.Agent.HealthCheck = []string{"/agent", "--health-check"}
+	// The Debug image's shell is agentship's builtin toolbox, built from
+	// source like the agent: no registry pull, so `mage build` works
+	// offline. Remove this line for the default base, alpine:3.22.
+	targets.Agent.DebugBase = pipeline.DebugToolbox
 }

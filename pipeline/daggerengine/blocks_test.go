@@ -1,0 +1,241 @@
+package daggerengine_test
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/aixgo-dev/agentship/pipeline"
+	"github.com/aixgo-dev/agentship/pipeline/daggerengine"
+)
+
+// connect opens an SDK client on the stand-in session, as user code would.
+func connect(t *testing.T) (*session, *dagger.Client) {
+	t.Helper()
+	s := newSession(t)
+	client, err := dagger.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return s, client
+}
+
+// evalContainer asks the SDK for the container's ID, the way Dagger
+// resolves an object passed to another call, and returns what the model
+// makes of it.
+func evalContainer(t *testing.T, s *session, c *dagger.Container) *ctrObj {
+	t.Helper()
+	id, err := c.ID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.m.object(string(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.(*ctrObj)
+}
+
+func TestContractZoneinfo(t *testing.T) {
+	t.Setenv("GOPRIVATE", "")
+	t.Setenv("NETRC", "none-such")
+	s, client := connect(t)
+	a := fixtureAgent(writeAgent(t))
+	a.Zoneinfo = true
+	p := makePlan(t, a)
+	bins, err := daggerengine.Builder(client, p, daggerengine.BuilderOptions{Netrc: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := daggerengine.Production(client, p, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := evalContainer(t, s, prod[0])
+	want := map[string]entry{
+		"/usr":                             dir(0o755),
+		"/usr/share":                       dir(0o755),
+		"/usr/share/zoneinfo":              dir(0o755),
+		"/usr/share/zoneinfo/UTC":          file(0o644),
+		"/usr/share/zoneinfo/Europe":       dir(0o755),
+		"/usr/share/zoneinfo/Europe/Paris": file(0o644),
+	}
+	got := fsEntries(c)
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("%s is %s, want %s (tzdata from the builder image)", p, got[p], w)
+		}
+	}
+	if v, _ := c.env("TZ"); v != "UTC" {
+		t.Errorf("TZ=%q, want UTC", v)
+	}
+	for _, o := range c.Ops {
+		if o.Exec != nil {
+			t.Errorf("Production runs %q", o.Exec.Args)
+		}
+	}
+	bld := c.FS["/agent"].Src.Exec
+	if _, ok := bld.Mounts["/root/.netrc"]; ok || bld.Env["GOPRIVATE"] != "" {
+		t.Errorf("no .netrc or GOPRIVATE was asked for, yet the builder has %v %v", bld.Mounts, bld.Env)
+	}
+}
+
+// The example agent replaces the agentship module with ../..: the builder
+// must lay out both modules as they are on the host.
+func TestContractExampleAgentReplace(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join(root, "examples", "agent")
+	if _, err := os.Stat(filepath.Join(example, "go.mod")); err != nil {
+		t.Skip("examples/agent is not in this tree")
+	}
+	t.Setenv("GOPRIVATE", "")
+	s, client := connect(t)
+	p := makePlan(t, pipeline.Agent{Dir: example, Version: "0.1.0", Commit: "0123456789abcdef0123456789abcdef01234567", HealthCheck: []string{"/agent", "--health-check"}})
+	bins, err := daggerengine.Builder(client, p, daggerengine.BuilderOptions{Netrc: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := daggerengine.Production(client, p, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := evalContainer(t, s, prod[0])
+	e := c.FS["/agent"].Src.Exec
+	if e == nil {
+		t.Fatal("/agent is not a build output")
+	}
+	if e.Workdir != "/src/examples/agent" {
+		t.Errorf("build workdir %q, want /src/examples/agent", e.Workdir)
+	}
+	if want := p.Builder.Builds[0].Argv("/out/agent"); !reflect.DeepEqual(e.Args, want) {
+		t.Errorf("go build %q, want %q", e.Args, want)
+	}
+	var steps []string
+	for _, o := range e.Ctr.Ops {
+		switch {
+		case o.Field == "withDirectory" && o.Dir != nil && o.Dir.Host != "":
+			rel, _ := filepath.Rel(root, o.Dir.Host)
+			s := "copy " + filepath.ToSlash(rel) + " to " + o.Args["path"].(string)
+			if o.Dir.Include != nil {
+				s += " include " + strings.Join(o.Dir.Include, ",")
+			}
+			if contains(o.Dir.Exclude, "examples/agent") {
+				s += " without examples/agent"
+			}
+			steps = append(steps, s)
+		case o.Exec != nil:
+			steps = append(steps, "run "+strings.Join(o.Exec.Args, " "))
+		}
+	}
+	want := []string{
+		"copy examples/agent to /src/examples/agent include go.mod,go.sum",
+		"copy . to /src include go.mod,go.sum",
+		"run go mod download",
+		"copy . to /src without examples/agent",
+		"copy examples/agent to /src/examples/agent",
+	}
+	if !reflect.DeepEqual(steps, want) {
+		t.Errorf("builder steps\n got %q\nwant %q", steps, want)
+	}
+}
+
+func TestBuilderImagePinnedByDigest(t *testing.T) {
+	t.Setenv("GOPRIVATE", "")
+	s, client := connect(t)
+	p := makePlan(t, fixtureAgent(writeAgent(t)))
+	pinned := "golang:1.26.1-alpine@sha256:" + strings.Repeat("ab", 32)
+	bins, err := daggerengine.Builder(client, p, daggerengine.BuilderOptions{Image: pinned, Netrc: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := daggerengine.Production(client, p, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := evalContainer(t, s, prod[0])
+	if got := c.FS["/agent"].Src.Exec.Ctr.From; got != pinned {
+		t.Errorf("builder image %q, want %q", got, pinned)
+	}
+	if got := c.FS[pipeline.CACertsPath].Src.Base; got != pinned {
+		t.Errorf("CA certificates from %q, want the pinned builder %q", got, pinned)
+	}
+}
+
+func TestDebugBaseFromOCILayout(t *testing.T) {
+	t.Setenv("GOPRIVATE", "")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	s, client := connect(t)
+	layoutDir := filepath.Join(t.TempDir(), "base")
+	lp, err := layout.Write(layoutDir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "busybox:1"})); err != nil {
+		t.Fatal(err)
+	}
+	a := fixtureAgent(writeAgent(t))
+	a.DebugBase = "oci-layout://" + layoutDir + ":busybox:1"
+	a.Platforms = []string{"linux/amd64"}
+	p := makePlan(t, a)
+	bins, err := daggerengine.Builder(client, p, daggerengine.BuilderOptions{Netrc: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbg, err := daggerengine.Debug(client, p, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := evalContainer(t, s, dbg[0])
+	imp := c.Ops[0]
+	if imp.Field != "import" || imp.Args["tag"] != "1" || imp.File == nil || imp.File.Host == "" {
+		t.Fatalf("the debug base is not imported from the layout: %v", opNames(c.Ops))
+	}
+	// The tarball Import reads holds the layout.
+	f, err := os.Open(imp.File.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+	if !contains(names, "index.json") || !contains(names, "oci-layout") {
+		t.Errorf("the import tarball holds %v, want an OCI layout", names)
+	}
+}
+
+func TestRunRefusesUnknownStep(t *testing.T) {
+	log, _ := testLogger()
+	_, err := daggerengine.New(log).Run(context.Background(), &pipeline.Plan{}, "sbom")
+	if err == nil || !strings.Contains(err.Error(), "unknown step") {
+		t.Fatalf("err %v", err)
+	}
+}
