@@ -187,3 +187,17 @@ func ContainerRuntimeReachable() bool {
 	}
 	return false
 }
+
+// Published is what a push wrote: each reference as repo:tag@sha256:…, and
+// the digest deploy steps pin.
+type Published struct {
+	Repository string   `json:"repository"`
+	Digest     string   `json:"digest"`
+	References []string `json:"references"`
+}
+
+// Publisher is an engine that also pushes an image target ("production",
+// "debug" or "lambda") to the plan's repository, building it first.
+type Publisher interface {
+	Push(ctx context.Context, p *Plan, target string) (*Published, error)
+}

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
-// LayoutImage returns the image for platform (os/arch) of the index named
-// refName in the OCI layout at dir.
+// LayoutImage returns the image for platform (os/arch) named refName in the
+// OCI layout at dir: a child of the index of that name, or the image itself.
 func LayoutImage(t testing.TB, dir, refName, platform string) v1.Image {
 	t.Helper()
 	lp, err := layout.FromPath(dir)
@@ -37,6 +37,20 @@ func LayoutImage(t testing.TB, dir, refName, platform string) v1.Image {
 	for _, d := range im.Manifests {
 		if d.Annotations["org.opencontainers.image.ref.name"] != refName {
 			continue
+		}
+		if d.MediaType.IsImage() {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cf.OS+"/"+cf.Architecture != platform {
+				t.Fatalf("%s in %s is a %s/%s image, not %s", refName, dir, cf.OS, cf.Architecture, platform)
+			}
+			return img
 		}
 		child, err := idx.ImageIndex(d.Digest)
 		if err != nil {

@@ -193,7 +193,7 @@ func TestDebugBaseFromOCILayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := fixtureAgent(writeAgent(t))
-	a.DebugBase = "oci-layout://" + layoutDir + ":busybox:1"
+	a.DebugBase = "oci-layout://" + layoutDir + ":1"
 	a.Platforms = []string{"linux/amd64"}
 	p := makePlan(t, a)
 	bins, err := daggerengine.Builder(client, p, daggerengine.BuilderOptions{Netrc: "none"})
@@ -206,7 +206,7 @@ func TestDebugBaseFromOCILayout(t *testing.T) {
 	}
 	c := evalContainer(t, s, dbg[0])
 	imp := c.Ops[0]
-	if imp.Field != "import" || imp.Args["tag"] != "1" || imp.File == nil || imp.File.Host == "" {
+	if imp.Field != "import" || imp.Args["tag"] != "busybox:1" || imp.File == nil || imp.File.Host == "" {
 		t.Fatalf("the debug base is not imported from the layout: %v", opNames(c.Ops))
 	}
 	// The tarball Import reads holds the layout.
@@ -237,5 +237,60 @@ func TestRunRefusesUnknownStep(t *testing.T) {
 	_, err := daggerengine.New(log).Run(context.Background(), &pipeline.Plan{}, "sbom")
 	if err == nil || !strings.Contains(err.Error(), "unknown step") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// With the builtin Debug base the Debug image is scratch plus agentship's
+// own shell, built for each platform like the agent.
+func TestContractDebugToolbox(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOPRIVATE", "")
+	s, client := connect(t)
+	agentDir := writeAgent(t)
+	gomod := "module " + fixtureModule + "\n\ngo 1.26.1\n\nrequire github.com/aixgo-dev/agentship v0.0.0\n\nreplace github.com/aixgo-dev/agentship => " + root + "\n"
+	if err := os.WriteFile(filepath.Join(agentDir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := fixtureAgent(agentDir)
+	a.DebugBase = pipeline.DebugToolbox
+	p := makePlan(t, a)
+	if p.Debug.Toolbox == nil || p.Debug.Toolbox.Dir != root {
+		t.Fatalf("plan toolbox %+v, want built from %s", p.Debug.Toolbox, root)
+	}
+	bins, err := daggerengine.Builder(client, p, daggerengine.BuilderOptions{Netrc: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbg, err := daggerengine.Debug(client, p, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, plat := range p.Debug.Platforms {
+		c := evalContainer(t, s, dbg[i])
+		if c.From != "" {
+			t.Errorf("%s: Debug on %q, want scratch plus the toolbox", plat, c.From)
+		}
+		want := withEntries(configEntries, map[string]entry{"/bin": dir(0o755), "/bin/sh": file(0o755), "/agent": file(0o755)})
+		diffEntries(t, "Debug files", fsEntries(c), want)
+		sh := c.FS["/bin/sh"].Src.Exec
+		if sh == nil {
+			t.Fatalf("%s: /bin/sh is not a build output", plat)
+		}
+		if want := p.Debug.Toolbox.Builds[i].Argv("/out/sh"); !reflect.DeepEqual(sh.Args, want) || sh.Env["GOARCH"] != plat.Arch {
+			t.Errorf("%s: toolbox build %q GOARCH=%s, want %q", plat, sh.Args, sh.Env["GOARCH"], want)
+		}
+		srcOp := sh.Ctr.opIndex(func(o op) bool { return o.Dir != nil && o.Dir.Host == root })
+		if srcOp < 0 || sh.Workdir != "/src" {
+			t.Errorf("%s: the toolbox is not built from %s in /src: %v", plat, root, opNames(sh.Ctr.Ops))
+		}
+		if !reflect.DeepEqual(c.Cmd, []string{"/bin/sh"}) || c.Entrypoint != nil {
+			t.Errorf("%s: entrypoint %q cmd %q", plat, c.Entrypoint, c.Cmd)
+		}
+		if v, _ := c.env("PATH"); v != "/bin" {
+			t.Errorf("%s: PATH=%q, want /bin", plat, v)
+		}
 	}
 }

@@ -107,6 +107,34 @@ type Binary struct {
 	File *dagger.File
 }
 
+// toolboxBuilds defines the builtin Debug base's shell for each platform:
+// built like the agent, in the builder image with the Go caches, from the
+// agentship module's source (tb.Dir: the module cache or a replace
+// directory). go build fetches only the modules the shell imports.
+func toolboxBuilds(client Client, toolchain *dagger.Container, tb *pipeline.Toolbox) (map[pipeline.Platform]*dagger.File, error) {
+	data, err := os.ReadFile(filepath.Join(tb.Dir, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("the builtin Debug base is built from %s, which has no go.mod: run go mod download in the agent's module", tb.Dir)
+	}
+	modVol, buildVol := CacheVolumeNames(modfile.ModulePath(data))
+	src := toolchain.
+		WithMountedCache(goModCache, client.CacheVolume(modVol)).
+		WithMountedCache(goBuildCache, client.CacheVolume(buildVol)).
+		WithEnvVariable("GOMODCACHE", goModCache).
+		WithEnvVariable("GOCACHE", goBuildCache).
+		WithDirectory(srcRoot, client.Host().Directory(tb.Dir, dagger.HostDirectoryOpts{Exclude: []string{".git", "dist", "examples"}})).
+		WithWorkdir(srcRoot)
+	out := map[pipeline.Platform]*dagger.File{}
+	for _, b := range tb.Builds {
+		b.Output = toolboxOutput
+		out[b.Platform] = goBuild(src, b).File(buildOutput(b))
+	}
+	return out, nil
+}
+
+// toolboxOutput names the builtin shell's build output.
+const toolboxOutput = "sh"
+
 // File is the binary built for plat, or nil.
 func (b *Binaries) File(plat pipeline.Platform) *dagger.File {
 	for _, bin := range b.Builds {

@@ -29,7 +29,10 @@ type Engine struct {
 	verbose bool
 }
 
-var _ pipeline.Engine = (*Engine)(nil)
+var (
+	_ pipeline.Engine    = (*Engine)(nil)
+	_ pipeline.Publisher = (*Engine)(nil)
+)
 
 // Option configures an Engine.
 type Option func(*Engine)
@@ -46,7 +49,7 @@ func WithConnectOptions(opts ...dagger.ClientOpt) Option {
 // WithBuilderOptions sets the Builder's options (image, env, .netrc).
 func WithBuilderOptions(o BuilderOptions) Option { return func(e *Engine) { e.builder = o } }
 
-// WithPublishOptions sets how Publish authenticates.
+// WithPublishOptions sets how Push authenticates.
 func WithPublishOptions(o PublishOptions) Option { return func(e *Engine) { e.publish = o } }
 
 // WithVerbose logs Dagger's own progress at info level instead of debug.
@@ -81,11 +84,9 @@ func (e *Engine) Run(ctx context.Context, p *pipeline.Plan, steps ...pipeline.St
 	if len(steps) == 0 {
 		steps = DefaultSteps
 	}
-	r := &run{e: e, p: p, want: map[pipeline.Step]bool{}, result: &pipeline.Result{Engine: e.Name()}, tagged: map[string]taggedIndex{}}
 	for _, s := range steps {
 		switch s {
 		case pipeline.StepBinaries, pipeline.StepProduction, pipeline.StepDebug, pipeline.StepLambdaZip, pipeline.StepLambdaImage:
-			r.want[s] = true
 		default:
 			return nil, fmt.Errorf("unknown step %q: use binaries, production, debug, lambda-zip or lambda-image", s)
 		}
@@ -95,62 +96,71 @@ func (e *Engine) Run(ctx context.Context, p *pipeline.Plan, steps ...pipeline.St
 		return nil, err
 	}
 	defer closeClient()
-	r.client = client
-
-	if err := r.produce(ctx); err != nil {
+	r, err := e.run(ctx, client, p, steps)
+	if err != nil {
 		return nil, err
 	}
 	r.result.Total = time.Since(start)
 	return r.result, nil
 }
 
-// Publish builds the Production image (StepProduction) or the Debug image
-// (StepDebug, tags suffixed -debug) for every platform and pushes it to
-// p.Push.Repository under each of p.Push.Tags; for Production it writes the
-// index digest to dist/<name>.digest for deploy steps to pin.
-func (e *Engine) Publish(ctx context.Context, p *pipeline.Plan, step pipeline.Step) ([]string, error) {
+func (e *Engine) run(ctx context.Context, client Client, p *pipeline.Plan, steps []pipeline.Step) (*run, error) {
+	r := &run{e: e, p: p, client: client, want: map[pipeline.Step]bool{}, result: &pipeline.Result{Engine: e.Name()},
+		tagged: map[string]taggedIndex{}, built: map[string][]*dagger.Container{}}
+	for _, s := range steps {
+		r.want[s] = true
+	}
+	if err := r.produce(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Push implements pipeline.Publisher: it builds the target ("production",
+// "debug" or "lambda") and exports it to dist/ as Run does, then publishes
+// the same containers (one index, every platform as a platform variant) to
+// p.Push.Repository under each of p.Push.Tags. For production it writes
+// the index digest to dist/<name>.digest for deploy steps to pin.
+func (e *Engine) Push(ctx context.Context, p *pipeline.Plan, target string) (*pipeline.Published, error) {
+	steps := []pipeline.Step{pipeline.StepBinaries}
+	switch target {
+	case "production":
+		steps = append(steps, pipeline.StepProduction)
+	case "debug":
+		steps = append(steps, pipeline.StepDebug)
+	case "lambda":
+		steps = []pipeline.Step{pipeline.StepLambdaImage}
+	default:
+		return nil, fmt.Errorf("cannot push %q: push production, debug or lambda", target)
+	}
 	client, closeClient, err := e.connectClient(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer closeClient()
-	bins, err := Builder(client, p, e.builder)
+	r, err := e.run(ctx, client, p, steps)
 	if err != nil {
 		return nil, err
 	}
-	push := p.Push
-	var imgs []*dagger.Container
-	switch step {
-	case pipeline.StepProduction:
-		imgs, err = Production(client, p, bins)
-	case pipeline.StepDebug:
-		imgs, err = Debug(client, p, bins)
-		push.Tags = nil
-		for _, t := range p.Push.Tags {
-			push.Tags = append(push.Tags, t+"-debug")
-		}
-	default:
-		return nil, fmt.Errorf("publish: %q is not an image step: use production or debug", step)
-	}
-	if err != nil {
-		return nil, err
-	}
-	done := pipeline.Progress(e.log, "push "+string(step), logrus.Fields{"repository": push.Repository}, 15*time.Second)
-	refs, err := Publish(ctx, client, push, imgs, e.publish)
+	e.log.Debug(r.result.Summary())
+
+	done := pipeline.Progress(e.log, "push "+target, logrus.Fields{"repository": p.Push.Repository}, 15*time.Second)
+	refs, err := Publish(ctx, client, p.Push, r.built[target], e.publish)
 	done()
 	if err != nil {
-		return refs, err
+		return nil, err
 	}
 	for _, ref := range refs {
 		e.log.WithField("ref", ref).Info("pushed")
 	}
-	if step == pipeline.StepProduction && len(refs) > 0 {
-		out := filepath.Join(p.Dir, filepath.FromSlash(p.Dist.Digest))
-		if err := writeFileAtomic(out, []byte(digestOf(refs[0])+"\n")); err != nil {
-			return refs, fmt.Errorf("write %s: %w", p.Dist.Digest, err)
+	out := &pipeline.Published{Repository: p.Push.Repository, Digest: digestOf(refs[0]), References: refs}
+	if target == "production" {
+		path := filepath.Join(p.Dir, filepath.FromSlash(p.Dist.Digest))
+		if err := writeFileAtomic(path, []byte(out.Digest+"\n")); err != nil {
+			return nil, fmt.Errorf("pushed %s@%s, but writing %s failed: %w", out.Repository, out.Digest, p.Dist.Digest, err)
 		}
 	}
-	return refs, nil
+	return out, nil
 }
 
 // connectClient returns the engine's client, connecting when it has none.
@@ -182,6 +192,7 @@ type run struct {
 	scratch string // outside dist/: Dagger's raw exports
 	result  *pipeline.Result
 	tagged  map[string]taggedIndex
+	built   map[string][]*dagger.Container // by image target, for Push
 	mu      sync.Mutex
 }
 
@@ -331,6 +342,7 @@ func (r *run) binaries(ctx context.Context, bins *Binaries) error {
 // tarball (layers forced to gzip, OCI media types: what the local engine
 // writes and every registry takes), then lays it out in dist/.
 func (r *run) image(ctx context.Context, img pipeline.Image, ctrs []*dagger.Container, tarRel string) error {
+	r.built[img.Target] = ctrs
 	raw := filepath.Join(r.scratch, img.Target+".tar")
 	if _, err := ctrs[0].Export(ctx, raw, dagger.ContainerExportOpts{
 		PlatformVariants:  ctrs[1:],

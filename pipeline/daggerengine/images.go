@@ -3,6 +3,7 @@ package daggerengine
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,8 +30,9 @@ func Production(client Client, p *pipeline.Plan, bins *Binaries) ([]*dagger.Cont
 }
 
 // Debug defines the Debug image for each of p.Debug.Platforms: the debug
-// base (alpine by default) with the binary and the config, CMD
-// ["/bin/sh"] and no entrypoint.
+// base (alpine by default; with pipeline.DebugToolbox, scratch plus
+// agentship's shell built for the platform) with the binary and the
+// config, CMD ["/bin/sh"] and no entrypoint.
 func Debug(client Client, p *pipeline.Plan, bins *Binaries) ([]*dagger.Container, error) {
 	return images(client, p, p.Debug, bins, nil)
 }
@@ -39,9 +41,16 @@ func images(client Client, p *pipeline.Plan, img pipeline.Image, bins *Binaries,
 	if bins == nil {
 		return nil, fmt.Errorf("%s image: no Builder output: call Builder first", img.Target)
 	}
+	var toolbox map[pipeline.Platform]*dagger.File
+	if img.Toolbox != nil {
+		var err error
+		if toolbox, err = toolboxBuilds(client, bins.Toolchain, img.Toolbox); err != nil {
+			return nil, err
+		}
+	}
 	var out []*dagger.Container
 	for _, plat := range img.Platforms {
-		src := fileSources{client: client, plan: p, toolchain: bins.Toolchain, binary: bins.File(plat), bootstrap: bootstrap}
+		src := fileSources{client: client, plan: p, toolchain: bins.Toolchain, binary: bins.File(plat), bootstrap: bootstrap, toolbox: toolbox[plat]}
 		ctr, err := buildImage(client, img, plat, src)
 		if err != nil {
 			return nil, fmt.Errorf("%s image %s: %w", img.Target, plat, err)
@@ -76,6 +85,7 @@ type fileSources struct {
 	toolchain *dagger.Container // CA certificates and zoneinfo
 	binary    *dagger.File      // FromBinary, for the image's platform
 	bootstrap *dagger.File      // FromLambda
+	toolbox   *dagger.File      // FromToolbox, for the image's platform
 }
 
 // OCILayoutScheme marks a debug base read from a local OCI image layout.
@@ -107,7 +117,7 @@ const (
 
 func layerOf(from string) (int, error) {
 	switch from {
-	case pipeline.FromInline, pipeline.FromCACerts, pipeline.FromZoneinfo:
+	case pipeline.FromInline, pipeline.FromCACerts, pipeline.FromZoneinfo, pipeline.FromToolbox:
 		return layerSystem, nil
 	case pipeline.FromDir:
 		return layerConfig, nil
@@ -186,10 +196,13 @@ func layerDir(src fileSources, files []pipeline.File) (*dagger.Directory, error)
 			if err != nil {
 				return nil, err
 			}
-		case pipeline.FromBinary, pipeline.FromLambda:
+		case pipeline.FromBinary, pipeline.FromLambda, pipeline.FromToolbox:
 			bin, what := src.binary, "binary"
-			if f.From == pipeline.FromLambda {
+			switch f.From {
+			case pipeline.FromLambda:
 				bin, what = src.bootstrap, "Lambda bootstrap"
+			case pipeline.FromToolbox:
+				bin, what = src.toolbox, "builtin Debug base's shell"
 			}
 			if bin == nil {
 				return nil, fmt.Errorf("%s needs the %s, which this run does not build", f.Path, what)
@@ -364,6 +377,9 @@ func layoutTarball(spec string) (tarball, tag string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%s is not an OCI image layout (%v)", dir, err)
 	}
+	if tag, err = layoutRefName(index, dir, tag); err != nil {
+		return "", "", err
+	}
 	sum := sha256.Sum256(index)
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -377,4 +393,34 @@ func layoutTarball(spec string) (tarball, tag string, err error) {
 		return "", "", err
 	}
 	return tarball, tag, nil
+}
+
+// layoutRefName picks the image of a layout as the local engine does: the
+// one whose ref.name is tag or ends in ":"+tag, or the only one when tag is
+// empty; it returns the full ref.name, which Import matches exactly.
+func layoutRefName(index []byte, dir, tag string) (string, error) {
+	var idx struct {
+		Manifests []struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(index, &idx); err != nil {
+		return "", fmt.Errorf("%s/index.json cannot be read: %v", dir, err)
+	}
+	var found []string
+	for _, m := range idx.Manifests {
+		rn := m.Annotations["org.opencontainers.image.ref.name"]
+		if tag == "" || rn == tag || strings.HasSuffix(rn, ":"+tag) {
+			found = append(found, rn)
+		}
+	}
+	switch {
+	case len(found) == 0 && tag != "":
+		return "", fmt.Errorf("no image tagged %q in the layout %s", tag, dir)
+	case len(found) == 0:
+		return "", fmt.Errorf("the layout %s is empty", dir)
+	case len(found) > 1:
+		return "", fmt.Errorf("the layout %s holds %d images: name one as oci-layout://%s:TAG", dir, len(found), dir)
+	}
+	return found[0], nil
 }

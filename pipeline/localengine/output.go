@@ -22,9 +22,11 @@ import (
 	"github.com/aixgo-dev/agentship/pipeline"
 )
 
-// indexOut is one image target's multi-platform index, named in the layout.
+// indexOut is what one image target puts in the layout under its tag: a
+// multi-platform index, or for Lambda, which refuses indexes, one image.
 type indexOut struct {
 	index v1.ImageIndex
+	image v1.Image
 }
 
 // image builds one image target for each of its platforms, records the
@@ -55,18 +57,24 @@ func (r *run) image(ctx context.Context, img pipeline.Image, b *base, tarRel str
 		r.result.Artifacts = append(r.result.Artifacts, a)
 		built = append(built, bi)
 	}
-	idx, err := buildIndex(built)
-	if err != nil {
-		return err
+	if img.Target == "lambda" {
+		// Lambda takes a single-platform image manifest, never an index.
+		tagged[img.Tag] = indexOut{image: built[0].image}
+		r.result.Artifacts[len(r.result.Artifacts)-1].Path = r.p.Dist.OCILayout + " " + img.Tag
+	} else {
+		idx, err := buildIndex(built)
+		if err != nil {
+			return err
+		}
+		tagged[img.Tag] = indexOut{index: idx}
+		d, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		r.result.Artifacts = append(r.result.Artifacts, pipeline.Artifact{
+			Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String(),
+		})
 	}
-	tagged[img.Tag] = indexOut{index: idx}
-	d, err := idx.Digest()
-	if err != nil {
-		return err
-	}
-	r.result.Artifacts = append(r.result.Artifacts, pipeline.Artifact{
-		Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String(),
-	})
 
 	host := hostPlatform(img.Platforms)
 	for _, bi := range built {
@@ -140,7 +148,13 @@ func (r *run) writeLayout(tagged map[string]indexOut) error {
 	}
 	sort.Strings(tags)
 	for _, t := range tags {
-		if err := lp.AppendIndex(tagged[t].index, layout.WithAnnotations(map[string]string{refNameAnnotation: t})); err != nil {
+		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
+		if out := tagged[t]; out.image != nil {
+			err = lp.AppendImage(out.image, name)
+		} else {
+			err = lp.AppendIndex(out.index, name)
+		}
+		if err != nil {
 			return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
 		}
 	}
@@ -158,14 +172,23 @@ func (r *run) writeLayout(tagged map[string]indexOut) error {
 	}
 	for _, d := range im.Manifests {
 		t := d.Annotations[refNameAnnotation]
-		if _, ok := tagged[t]; ok || t == "" || !d.MediaType.IsIndex() {
+		if _, ok := tagged[t]; ok || t == "" {
 			continue
 		}
-		child, err := oldIdx.ImageIndex(d.Digest)
+		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
+		switch {
+		case d.MediaType.IsIndex():
+			var child v1.ImageIndex
+			if child, err = oldIdx.ImageIndex(d.Digest); err == nil {
+				err = lp.AppendIndex(child, name)
+			}
+		case d.MediaType.IsImage():
+			var img v1.Image
+			if img, err = oldIdx.Image(d.Digest); err == nil {
+				err = lp.AppendImage(img, name)
+			}
+		}
 		if err != nil {
-			continue
-		}
-		if err := lp.AppendIndex(child, layout.WithAnnotations(map[string]string{refNameAnnotation: t})); err != nil {
 			r.e.log.WithError(err).WithField("tag", t).Warn("could not carry an image over from the previous layout")
 		}
 	}
