@@ -113,6 +113,24 @@ func TestPushExampleAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("debug image gets its own tags", func(t *testing.T) {
+		out, err := mage(t, dir, env, "image:pushDebug")
+		captured.WriteString(out)
+		if err != nil {
+			t.Fatalf("image:pushDebug: %v\n%s", err, out)
+		}
+		for tag, wantProduction := range map[string]bool{"v2.0.0-debug": false, "latest-debug": false, "v2.0.0": true, "latest": true} {
+			ref, _ := name.ParseReference(reg.Addr + "/acme/agent:" + tag)
+			desc, err := remote.Get(ref, opts...)
+			if err != nil {
+				t.Fatalf("tag %s: %v", tag, err)
+			}
+			if (desc.Digest.String() == local) != wantProduction {
+				t.Errorf("tag %s is %s; the production index is %s", tag, desc.Digest, local)
+			}
+		}
+	})
+
 	t.Run("wrong password", func(t *testing.T) {
 		out, err := pushOnce("REGISTRY_PASSWORD=wrong-"+reg.Password[3:], "VERSION=v2.0.1")
 		if err == nil {
@@ -167,4 +185,43 @@ func lastErrorLine(out string) string {
 		}
 	}
 	return ""
+}
+
+// TestPushLambdaImage pushes the Lambda image with `mage lambda:push`: one
+// image manifest (Lambda refuses indexes), tagged <tag>-lambda.
+func TestPushLambdaImage(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	dir := CopyExample(t, "lambda-agent")
+	env := []string{
+		"AGENTSHIP_CACHE_DIR=" + filepath.Join(t.TempDir(), "cache"),
+		"AGENTSHIP_ENGINE=local",
+		"VERSION=v3.0.0",
+		"IMAGE=" + reg.Addr + "/acme/lambda-agent",
+		"SSL_CERT_FILE=" + reg.CA.File,
+		"REGISTRY_USERNAME=" + reg.User,
+		"REGISTRY_PASSWORD=" + reg.Password,
+	}
+	out, err := mage(t, dir, env, "lambda:push")
+	if err != nil {
+		t.Fatalf("lambda:push: %v\n%s", err, out)
+	}
+	ref, _ := name.ParseReference(reg.Addr + "/acme/lambda-agent:v3.0.0-lambda")
+	desc, err := remote.Get(ref, remote.WithTransport(reg.Client().Transport), remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Password}))
+	if err != nil {
+		t.Fatalf("read back: %v\n%s", err, out)
+	}
+	if !desc.MediaType.IsImage() {
+		t.Fatalf("the Lambda image was pushed as %s; Lambda needs an image manifest", desc.MediaType)
+	}
+	img, _ := desc.Image()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cf.Config.Entrypoint, " ") != "/bootstrap" || cf.Architecture != "amd64" {
+		t.Errorf("entrypoint %v arch %s", cf.Config.Entrypoint, cf.Architecture)
+	}
+	if strings.Contains(out, reg.Password) {
+		t.Error("the password appears in the output")
+	}
 }

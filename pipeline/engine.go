@@ -159,17 +159,19 @@ func daggerReachable(getenv func(string) string, dockerReachable func() bool) (s
 }
 
 // ContainerRuntimeReachable reports whether a Docker or Podman API socket
-// accepts a connection: DOCKER_HOST when it is a unix or tcp address, else
-// the usual socket paths.
+// accepts a connection: DOCKER_HOST when it is a unix or tcp address (and
+// then only it: the docker CLI that Dagger provisions its engine with
+// talks to DOCKER_HOST, not to the default socket), else the usual socket
+// paths.
 func ContainerRuntimeReachable() bool {
 	var addrs [][2]string
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		if u, err := url.Parse(h); err == nil {
 			switch u.Scheme {
 			case "unix":
-				addrs = append(addrs, [2]string{"unix", u.Path})
+				return dialable("unix", u.Path)
 			case "tcp":
-				addrs = append(addrs, [2]string{"tcp", u.Host})
+				return dialable("tcp", u.Host)
 			}
 		}
 	}
@@ -179,13 +181,20 @@ func ContainerRuntimeReachable() bool {
 	}
 	addrs = append(addrs, [2]string{"unix", "/run/podman/podman.sock"})
 	for _, a := range addrs {
-		c, err := net.DialTimeout(a[0], a[1], 300*time.Millisecond)
-		if err == nil {
-			c.Close()
+		if dialable(a[0], a[1]) {
 			return true
 		}
 	}
 	return false
+}
+
+func dialable(network, addr string) bool {
+	c, err := net.DialTimeout(network, addr, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // Published is what a push wrote: each reference as repo:tag@sha256:…, and

@@ -62,3 +62,17 @@ func TagFor(version string) string {
 	}
 	return t
 }
+
+// PushTags are the tags image target gets on push: the plan's tags for
+// production; for debug and lambda each gets that suffix ("v1.2.0-debug"),
+// so pushing them to the production repository never moves its tags.
+func (p *Plan) PushTags(target string) []string {
+	if target == "production" {
+		return p.Push.Tags
+	}
+	out := make([]string, len(p.Push.Tags))
+	for i, t := range p.Push.Tags {
+		out[i] = TagFor(t + "-" + target)
+	}
+	return out
+}

@@ -99,3 +99,16 @@ func TestPushPlanErrors(t *testing.T) {
 		checkOneLine(t, err, tc.what, tc.fix)
 	}
 }
+
+func TestPushTagsPerTarget(t *testing.T) {
+	p := &Plan{Push: Push{Repository: "ghcr.io/acme/agent", Tags: []string{"v1.2.0", "0123456", "latest"}}}
+	if got := strings.Join(p.PushTags("production"), ","); got != "v1.2.0,0123456,latest" {
+		t.Errorf("production tags %s", got)
+	}
+	if got := strings.Join(p.PushTags("debug"), ","); got != "v1.2.0-debug,0123456-debug,latest-debug" {
+		t.Errorf("debug tags %s", got)
+	}
+	if got := strings.Join(p.PushTags("lambda"), ","); got != "v1.2.0-lambda,0123456-lambda,latest-lambda" {
+		t.Errorf("lambda tags %s", got)
+	}
+}

@@ -172,9 +172,9 @@ func TestContractBuilder(t *testing.T) {
 				}
 			}
 			wantMounts := map[string]string{
-				"/go/pkg/mod":          "cache:" + modVol,
+				"/go/pkg/mod":           "cache:" + modVol,
 				"/root/.cache/go-build": "cache:" + buildVol,
-				"/root/.netrc":         "secret:file://" + filepath.ToSlash(netrc),
+				"/root/.netrc":          "secret:file://" + filepath.ToSlash(netrc),
 			}
 			if !reflect.DeepEqual(e.Mounts, wantMounts) {
 				t.Errorf("mounts\n got %v\nwant %v", e.Mounts, wantMounts)
@@ -569,10 +569,11 @@ func TestContractPublish(t *testing.T) {
 	s := newSession(t)
 	p := makePlan(t, fixtureAgent(writeAgent(t)))
 	log, logs := testLogger()
-	refs, err := daggerengine.New(log).Publish(context.Background(), p, pipeline.StepProduction)
+	out, err := daggerengine.New(log).Push(context.Background(), p, "production")
 	if err != nil {
-		t.Fatalf("Publish: %v\n%s", err, logs)
+		t.Fatalf("Push: %v\n%s", err, logs)
 	}
+	refs := out.References
 	t.Logf("the SDK sent %d GraphQL queries to publish", s.queryCount())
 	checkNoSecrets(t, s, logs.String())
 
@@ -607,8 +608,41 @@ func TestContractPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := refs[0][strings.Index(refs[0], "@")+1:] + "\n"; string(digest) != want {
-		t.Errorf("%s holds %q, want %q", p.Dist.Digest, digest, want)
+	if want := refs[0][strings.Index(refs[0], "@")+1:]; string(digest) != want+"\n" || out.Digest != want || out.Repository != p.Push.Repository {
+		t.Errorf("%s holds %q, result %+v: want digest %q", p.Dist.Digest, digest, out, want)
+	}
+	// What was pushed is what was exported to dist/.
+	exp := exportBySuffix(t, s.m, "/production.tar")
+	for i := range exp.Ctrs {
+		if !reflect.DeepEqual(imageConfig(exp.Ctrs[i]), imageConfig(s.m.publishes[0].Ctrs[i])) || !reflect.DeepEqual(fsEntries(exp.Ctrs[i]), fsEntries(s.m.publishes[0].Ctrs[i])) {
+			t.Errorf("the pushed %s image differs from the one exported to dist/", exp.Ctrs[i].Platform)
+		}
+	}
+}
+
+func TestContractPushLambdaImage(t *testing.T) {
+	secretEnv(t)
+	s := newSession(t)
+	p := makePlan(t, fixtureAgent(writeAgent(t)))
+	log, logs := testLogger()
+	out, err := daggerengine.New(log).Push(context.Background(), p, "lambda")
+	if err != nil {
+		t.Fatalf("Push: %v\n%s", err, logs)
+	}
+	checkNoSecrets(t, s, logs.String())
+	if len(s.m.publishes) != len(p.Push.Tags) || len(out.References) != len(p.Push.Tags) {
+		t.Fatalf("%d publishes for tags %v", len(s.m.publishes), p.Push.Tags)
+	}
+	for _, pub := range s.m.publishes {
+		if len(pub.Ctrs) != 1 || pub.Ctrs[0].Platform != "linux/amd64" || !reflect.DeepEqual(pub.Ctrs[0].Entrypoint, []string{"/bootstrap"}) {
+			t.Errorf("lambda push %s: want the one-platform Lambda image", pub.Address)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(p.Dir, p.Dist.Digest)); !os.IsNotExist(err) {
+		t.Errorf("a lambda push wrote %s (only production does): %v", p.Dist.Digest, err)
+	}
+	if _, err := daggerengine.New(log).Push(context.Background(), p, "sbom"); err == nil {
+		t.Error("pushing an unknown target did not fail")
 	}
 }
 

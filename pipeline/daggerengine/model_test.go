@@ -940,4 +940,3 @@ func writeOCITarball(out string, ctrs []*ctrObj) error {
 	}
 	return tw.Close()
 }
-

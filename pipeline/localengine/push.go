@@ -39,7 +39,7 @@ func (e *Engine) Push(ctx context.Context, p *pipeline.Plan, target string) (*pi
 		LayoutDir:  filepath.Join(p.Dir, filepath.FromSlash(p.Dist.OCILayout)),
 		RefName:    img.Tag,
 		Repository: p.Push.Repository,
-		Tags:       p.Push.Tags,
+		Tags:       p.PushTags(target),
 		Log:        e.log,
 	})
 	if err != nil {
