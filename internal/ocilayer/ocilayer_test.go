@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -143,5 +144,26 @@ func TestTreeKeepsExecBitAndLinks(t *testing.T) {
 	}
 	if e := got["/config/link"]; e.Link != "sub/a.yaml" {
 		t.Errorf("link: %+v", e)
+	}
+}
+
+// The compressed bytes must not depend on how many cores compressed them.
+func TestCompressIsReproducibleAcrossCores(t *testing.T) {
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i/1000)
+	}
+	one, err := compress(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	single, err := compress(data)
+	runtime.GOMAXPROCS(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(one, single) {
+		t.Fatal("compression output depends on GOMAXPROCS")
 	}
 }

@@ -33,7 +33,11 @@ func runAll(t *testing.T) (*session, *pipeline.Plan, *pipeline.Result, string) {
 	if err != nil {
 		t.Fatalf("Run: %v\nlog:\n%s", err, logs)
 	}
-	t.Logf("the SDK sent %d GraphQL queries for binaries, production, debug, lambda-zip and lambda-image", s.queryCount())
+	t.Logf("the SDK sent %d GraphQL queries for binaries, production, debug, lambda-zip and lambda-image: %d ask for an ID (objects passed as arguments), %d export",
+		s.queryCount(), s.countQueries("id}"), s.countQueries("export("))
+	if n := s.countQueries("export("); n != 6 {
+		t.Errorf("%d export queries, want 6: two binaries, the bootstrap, and one per image target (platforms go as variants)", n)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", logs)
