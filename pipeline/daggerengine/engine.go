@@ -118,9 +118,10 @@ func (e *Engine) run(ctx context.Context, client Client, p *pipeline.Plan, steps
 
 // Push implements pipeline.Publisher: it builds the target ("production",
 // "debug" or "lambda") and exports it to dist/ as Run does, then publishes
-// the same containers (one index, every platform as a platform variant) to
-// p.Push.Repository under each of p.Push.Tags. For production it writes
-// the index digest to dist/<name>.digest for deploy steps to pin.
+// the same containers (one index, every platform as a platform variant;
+// Lambda's one image as a manifest) to p.Push.Repository under each of
+// p.PushTags(target). For production it writes the index digest to
+// dist/<name>.digest for deploy steps to pin.
 func (e *Engine) Push(ctx context.Context, p *pipeline.Plan, target string) (*pipeline.Published, error) {
 	steps := []pipeline.Step{pipeline.StepBinaries}
 	switch target {
@@ -145,7 +146,8 @@ func (e *Engine) Push(ctx context.Context, p *pipeline.Plan, target string) (*pi
 	e.log.Debug(r.result.Summary())
 
 	done := pipeline.Progress(e.log, "push "+target, logrus.Fields{"repository": p.Push.Repository}, 15*time.Second)
-	refs, err := Publish(ctx, client, p.Push, r.built[target], e.publish)
+	push := pipeline.Push{Repository: p.Push.Repository, Tags: p.PushTags(target)}
+	refs, err := Publish(ctx, client, push, r.built[target], e.publish)
 	done()
 	if err != nil {
 		return nil, err

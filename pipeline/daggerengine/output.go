@@ -28,8 +28,11 @@ import (
 // refNameAnnotation is how an OCI layout names its images.
 const refNameAnnotation = "org.opencontainers.image.ref.name"
 
+// taggedIndex is what one image target puts in the layout under its tag:
+// a multi-platform index, or for Lambda, which refuses indexes, one image.
 type taggedIndex struct {
 	index v1.ImageIndex
+	image v1.Image
 }
 
 // layoutImage reads the OCI tarball Dagger exported for one image target,
@@ -52,12 +55,20 @@ func (r *run) layoutImage(img pipeline.Image, raw, tarRel string) error {
 		a.Kind, a.Name, a.Platform = "image", img.Target, pi.platform.String()
 		r.addArtifact(a)
 	}
-	r.tagged[img.Tag] = taggedIndex{index: idx}
-	d, err := idx.Digest()
-	if err != nil {
-		return err
+	if img.Target == "lambda" {
+		// Lambda takes a single-platform image manifest, never an index.
+		r.tagged[img.Tag] = taggedIndex{image: plats[0].image}
+		r.mu.Lock()
+		r.result.Artifacts[len(r.result.Artifacts)-1].Path = r.p.Dist.OCILayout + " " + img.Tag
+		r.mu.Unlock()
+	} else {
+		r.tagged[img.Tag] = taggedIndex{index: idx}
+		d, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		r.addArtifact(pipeline.Artifact{Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String()})
 	}
-	r.addArtifact(pipeline.Artifact{Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String()})
 
 	host := hostPlatform(img.Platforms)
 	for _, pi := range plats {
@@ -208,7 +219,13 @@ func (r *run) writeLayout() error {
 	}
 	sort.Strings(tags)
 	for _, t := range tags {
-		if err := lp.AppendIndex(r.tagged[t].index, layout.WithAnnotations(map[string]string{refNameAnnotation: t})); err != nil {
+		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
+		if out := r.tagged[t]; out.image != nil {
+			err = lp.AppendImage(out.image, name)
+		} else {
+			err = lp.AppendIndex(out.index, name)
+		}
+		if err != nil {
 			return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
 		}
 	}
@@ -226,14 +243,23 @@ func (r *run) writeLayout() error {
 	}
 	for _, d := range im.Manifests {
 		t := d.Annotations[refNameAnnotation]
-		if _, ok := r.tagged[t]; ok || t == "" || !d.MediaType.IsIndex() {
+		if _, ok := r.tagged[t]; ok || t == "" {
 			continue
 		}
-		child, err := oldIdx.ImageIndex(d.Digest)
+		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
+		switch {
+		case d.MediaType.IsIndex():
+			var child v1.ImageIndex
+			if child, err = oldIdx.ImageIndex(d.Digest); err == nil {
+				err = lp.AppendIndex(child, name)
+			}
+		case d.MediaType.IsImage():
+			var img v1.Image
+			if img, err = oldIdx.Image(d.Digest); err == nil {
+				err = lp.AppendImage(img, name)
+			}
+		}
 		if err != nil {
-			continue
-		}
-		if err := lp.AppendIndex(child, layout.WithAnnotations(map[string]string{refNameAnnotation: t})); err != nil {
 			r.e.log.WithError(err).WithField("tag", t).Warn("could not carry an image over from the previous layout")
 		}
 	}

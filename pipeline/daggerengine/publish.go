@@ -12,16 +12,17 @@ import (
 	"github.com/aixgo-dev/agentship/pipeline"
 )
 
-// PublishOptions say how Publish authenticates. The zero value reads
-// REGISTRY_USERNAME and REGISTRY_PASSWORD (GITHUB_ACTOR and GITHUB_TOKEN for
-// ghcr.io in GitHub Actions), and with neither leaves auth to the Docker
-// credentials Dagger finds on the host.
+// PublishOptions say how Publish authenticates. The zero value finds
+// credentials as the local engine's push does, first match wins:
+// REGISTRY_USERNAME and REGISTRY_PASSWORD for the registry named by
+// REGISTRY (else the one pushed to); GITHUB_TOKEN for ghcr.io as
+// GITHUB_ACTOR (else x-access-token); and otherwise the Docker credentials
+// Dagger finds on the host.
 type PublishOptions struct {
-	// Username for the registry (default $REGISTRY_USERNAME).
+	// Username for the registry; required with Password.
 	Username string
 	// Password is a Dagger secret provider URI, never the password itself:
-	// env://NAME, file:///path, cmd://…, op://…, vault://… (default
-	// env://REGISTRY_PASSWORD when that variable is set). The engine
+	// env://NAME, file:///path, cmd://…, op://…, vault://…. The engine
 	// resolves it on the host, so the plaintext is in no query and no log.
 	Password string
 	// Getenv reads the variables above (default os.Getenv).
@@ -39,38 +40,46 @@ func (o PublishOptions) getenv(k string) string {
 // repository, or ok=false when it leaves auth to the host's Docker
 // credentials.
 func (o PublishOptions) RegistryAuth(repository string) (username, passwordURI string, ok bool, err error) {
-	username = o.Username
-	if username == "" {
-		username = o.getenv("REGISTRY_USERNAME")
-	}
-	switch {
-	case o.Password != "":
+	registry := registryOf(repository)
+	if o.Password != "" {
 		if !strings.Contains(o.Password, "://") {
 			return "", "", false, fmt.Errorf("the registry password must be given as a secret provider URI (env://NAME, file:///path), never as the password itself")
 		}
-		passwordURI = o.Password
-	case o.getenv("REGISTRY_PASSWORD") != "":
-		passwordURI = "env://REGISTRY_PASSWORD"
-	case registryOf(repository) == "ghcr.io" && o.getenv("GITHUB_TOKEN") != "":
-		passwordURI = "env://GITHUB_TOKEN"
-		if username == "" {
-			username = o.getenv("GITHUB_ACTOR")
+		if o.Username == "" {
+			return "", "", false, fmt.Errorf("a registry password is set but no username: set PublishOptions.Username for %s", registry)
 		}
-	default:
-		return "", "", false, nil
+		return o.Username, o.Password, true, nil
 	}
-	if username == "" {
-		return "", "", false, fmt.Errorf("a registry password is set but no username: set REGISTRY_USERNAME for %s", registryOf(repository))
+	if user := o.getenv("REGISTRY_USERNAME"); user != "" && o.getenv("REGISTRY_PASSWORD") != "" {
+		scope := o.getenv("REGISTRY")
+		if scope == "" || registryOf(scope) == registry {
+			return user, "env://REGISTRY_PASSWORD", true, nil
+		}
 	}
-	return username, passwordURI, true, nil
+	if registry == "ghcr.io" && o.getenv("GITHUB_TOKEN") != "" {
+		actor := o.getenv("GITHUB_ACTOR")
+		if actor == "" {
+			actor = "x-access-token"
+		}
+		return actor, "env://GITHUB_TOKEN", true, nil
+	}
+	return "", "", false, nil
 }
 
-func registryOf(repository string) string {
-	r, err := name.NewRepository(repository)
-	if err != nil {
-		return repository
+// registryOf is the registry host of a repository or registry reference
+// ("docker.io", "https://ghcr.io/acme/x"), as go-containerregistry names it.
+func registryOf(ref string) string {
+	s := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(ref), "https://"), "http://")
+	host, _, _ := strings.Cut(s, "/")
+	if strings.ContainsAny(host, ".:") || host == "localhost" {
+		if reg, err := name.NewRegistry(host); err == nil {
+			return reg.RegistryStr()
+		}
 	}
-	return r.RegistryStr()
+	if r, err := name.NewRepository(s); err == nil {
+		return r.RegistryStr()
+	}
+	return strings.ToLower(host)
 }
 
 // Publish pushes one multi-platform image, images[0] with images[1:] as

@@ -1,13 +1,12 @@
 package targets
 
 import (
-	"fmt"
-
 	"github.com/sirupsen/logrus"
 
 	"github.com/aixgo-dev/agentship/pipeline"
+	"github.com/aixgo-dev/agentship/pipeline/daggerengine"
 )
 
 func newDaggerEngine(log *logrus.Logger) (pipeline.Engine, error) {
-	return nil, fmt.Errorf("the Dagger engine is not part of this build yet: use AGENTSHIP_ENGINE=local")
+	return daggerengine.New(log), nil
 }
