@@ -11,14 +11,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
 
 // OCILayoutScheme marks a base image read from a local OCI image layout.
 const OCILayoutScheme = "oci-layout://"
-
-// refNameAnnotation is how an OCI layout names its images.
-const refNameAnnotation = "org.opencontainers.image.ref.name"
 
 // base is a pulled base image: an index, or one image for one platform.
 type base struct {
@@ -82,7 +80,7 @@ func layoutBase(spec string) (*base, error) {
 	}
 	var found []v1.Descriptor
 	for _, d := range im.Manifests {
-		rn := d.Annotations[refNameAnnotation]
+		rn := d.Annotations[distdir.RefName]
 		if tag == "" || rn == tag || strings.HasSuffix(rn, ":"+tag) {
 			found = append(found, d)
 		}

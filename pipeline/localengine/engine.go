@@ -8,16 +8,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/internal/lambdazip"
 	"github.com/aixgo-dev/agentship/internal/ocilayer"
 	"github.com/aixgo-dev/agentship/pipeline"
@@ -58,7 +57,7 @@ type run struct {
 	stateDir string
 	layers   ocilayer.Cache
 	host     hostFiles
-	staging  string
+	stage    *distdir.Staging
 	result   *pipeline.Result
 }
 
@@ -228,22 +227,10 @@ func (r *run) images() []pipeline.Image {
 // produce writes every output into a staging directory inside dist/, then
 // renames each into place.
 func (r *run) produce(ctx context.Context) (err error) {
-	dist := filepath.Join(r.p.Dir, r.p.Dist.Dir)
-	_, statErr := os.Stat(dist)
-	createdDist := os.IsNotExist(statErr)
-	if err := os.MkdirAll(dist, 0o755); err != nil {
-		return fmt.Errorf("cannot create %s: %w", dist, err)
+	if r.stage, err = distdir.Begin(r.p.Dir, r.p.Dist.Dir); err != nil {
+		return err
 	}
-	r.staging, err = os.MkdirTemp(dist, ".agentship-tmp-")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dist, err)
-	}
-	defer func() {
-		os.RemoveAll(r.staging)
-		if err != nil && createdDist {
-			os.Remove(dist) // only if empty: never remove what others put there
-		}
-	}()
+	defer func() { r.stage.Close(err != nil) }()
 
 	if r.needImages() || r.want[pipeline.StepBinaries] {
 		for _, b := range r.p.Builder.Builds {
@@ -255,7 +242,7 @@ func (r *run) produce(ctx context.Context) (err error) {
 			r.result.Artifacts = append(r.result.Artifacts, a)
 		}
 	}
-	tagged := map[string]indexOut{}
+	tagged := map[string]distdir.Tagged{}
 	if r.want[pipeline.StepProduction] {
 		if err := r.timed("production", func() error { return r.image(ctx, r.p.Production, nil, r.p.Dist.ImageTar, tagged) }); err != nil {
 			return err
@@ -283,7 +270,7 @@ func (r *run) produce(ctx context.Context) (err error) {
 	}
 	if r.want[pipeline.StepLambdaZip] {
 		err := r.timed("lambda zip", func() error {
-			info, err := lambdazip.Build(r.stagePath(r.p.Dist.LambdaZip), r.p, r.host.bootstrap)
+			info, err := lambdazip.Build(r.stage.Path(r.p.Dist.LambdaZip), r.p, r.host.bootstrap)
 			if err != nil {
 				return err
 			}
@@ -302,15 +289,7 @@ func (r *run) produce(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	return r.commit(dist)
-}
-
-// stagePath is where a dist-relative output is written before the rename.
-func (r *run) stagePath(distRel string) string {
-	rel, _ := filepath.Rel(r.p.Dist.Dir, filepath.FromSlash(distRel))
-	p := filepath.Join(r.staging, rel)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	return p
+	return r.stage.Commit()
 }
 
 // stageFile copies src to the staged place of distRel and describes it.
@@ -320,7 +299,7 @@ func (r *run) stageFile(src, distRel string, mode os.FileMode) (pipeline.Artifac
 		return pipeline.Artifact{}, err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(r.stagePath(distRel), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	out, err := os.OpenFile(r.stage.Path(distRel), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {
 		return pipeline.Artifact{}, err
 	}
@@ -333,43 +312,6 @@ func (r *run) stageFile(src, distRel string, mode os.FileMode) (pipeline.Artifac
 		return pipeline.Artifact{}, err
 	}
 	return pipeline.Artifact{Path: distRel, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// commit moves every staged top-level entry over its counterpart in dist/.
-// A directory is swapped with two renames, so readers see the old one or the
-// new one, never a mix.
-func (r *run) commit(dist string) error {
-	entries, err := os.ReadDir(r.staging)
-	if err != nil {
-		return err
-	}
-	for _, ent := range entries {
-		src := filepath.Join(r.staging, ent.Name())
-		dst := filepath.Join(dist, ent.Name())
-		if ent.IsDir() {
-			if _, err := os.Stat(dst); err == nil {
-				old := filepath.Join(r.staging, ".old-"+ent.Name())
-				if err := os.Rename(dst, old); err != nil {
-					return fmt.Errorf("replace %s: %w", dst, err)
-				}
-			}
-		}
-		if err := os.Rename(src, dst); err != nil {
-			return fmt.Errorf("write %s: %w", dst, err)
-		}
-	}
-	return nil
-}
-
-// hostPlatform is the plan platform the docker-loadable tarball holds: the
-// host's when the plan builds it, else the first.
-func hostPlatform(plats []pipeline.Platform) pipeline.Platform {
-	for _, p := range plats {
-		if p.Arch == runtime.GOARCH {
-			return p
-		}
-	}
-	return plats[0]
 }
 
 // Forget removes this agent's cached state (built binaries, last run's

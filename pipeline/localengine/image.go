@@ -268,7 +268,7 @@ func mergeEnv(base, plan []string) []string {
 }
 
 // buildIndex puts the per-platform images in one OCI index.
-func buildIndex(images []builtImage) (v1.ImageIndex, error) {
+func buildIndex(images []builtImage) v1.ImageIndex {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	var adds []mutate.IndexAddendum
 	for _, bi := range images {
@@ -279,5 +279,5 @@ func buildIndex(images []builtImage) (v1.ImageIndex, error) {
 			}},
 		})
 	}
-	return mutate.AppendManifests(idx, adds...), nil
+	return mutate.AppendManifests(idx, adds...)
 }

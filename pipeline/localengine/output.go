@@ -13,26 +13,16 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
-
-// indexOut is what one image target puts in the layout under its tag: a
-// multi-platform index, or for Lambda, which refuses indexes, one image.
-type indexOut struct {
-	index v1.ImageIndex
-	image v1.Image
-}
 
 // image builds one image target for each of its platforms, records the
 // per-platform sizes, and writes the host platform's image as a
 // docker-loadable tarball.
-func (r *run) image(ctx context.Context, img pipeline.Image, b *base, tarRel string, tagged map[string]indexOut) error {
+func (r *run) image(ctx context.Context, img pipeline.Image, b *base, tarRel string, tagged map[string]distdir.Tagged) error {
 	var built []builtImage
 	for _, plat := range img.Platforms {
 		if err := ctx.Err(); err != nil {
@@ -49,24 +39,21 @@ func (r *run) image(ctx context.Context, img pipeline.Image, b *base, tarRel str
 		if err != nil {
 			return fmt.Errorf("%s image %s: %w", img.Target, plat, err)
 		}
-		a, err := describeImage(bi)
+		a, err := distdir.DescribeImage(bi.image)
 		if err != nil {
 			return fmt.Errorf("%s image %s: %w", img.Target, plat, err)
 		}
-		a.Name = img.Target
+		a.Name, a.Platform, a.UncompressedSize = img.Target, plat.String(), bi.uncompressed
 		r.result.Artifacts = append(r.result.Artifacts, a)
 		built = append(built, bi)
 	}
 	if img.Target == "lambda" {
 		// Lambda takes a single-platform image manifest, never an index.
-		tagged[img.Tag] = indexOut{image: built[0].image}
+		tagged[img.Tag] = distdir.Tagged{Image: built[0].image}
 		r.result.Artifacts[len(r.result.Artifacts)-1].Path = r.p.Dist.OCILayout + " " + img.Tag
 	} else {
-		idx, err := buildIndex(built)
-		if err != nil {
-			return err
-		}
-		tagged[img.Tag] = indexOut{index: idx}
+		idx := buildIndex(built)
+		tagged[img.Tag] = distdir.Tagged{Index: idx}
 		d, err := idx.Digest()
 		if err != nil {
 			return err
@@ -76,121 +63,31 @@ func (r *run) image(ctx context.Context, img pipeline.Image, b *base, tarRel str
 		})
 	}
 
-	host := hostPlatform(img.Platforms)
+	host := distdir.HostPlatform(img.Platforms)
 	for _, bi := range built {
 		if bi.platform != host {
 			continue
 		}
-		tag, err := name.NewTag(r.p.Name+":"+dockerTag(r.p, img), name.WeakValidation)
+		size, err := distdir.WriteDockerTarball(r.stage.Path(tarRel), r.p, img, bi.image)
 		if err != nil {
-			return fmt.Errorf("image tag for %s: %w", img.Target, err)
-		}
-		out := r.stagePath(tarRel)
-		if err := tarball.WriteToFile(out, tag, bi.image); err != nil {
 			return fmt.Errorf("write %s: %w", tarRel, err)
 		}
-		st, err := os.Stat(out)
-		if err != nil {
-			return err
-		}
 		r.result.Artifacts = append(r.result.Artifacts, pipeline.Artifact{
-			Kind: "image-tar", Name: img.Target, Platform: host.String(), Path: tarRel, Size: st.Size(),
+			Kind: "image-tar", Name: img.Target, Platform: host.String(), Path: tarRel, Size: size,
 		})
 	}
 	return nil
 }
 
-// dockerTag is the tag docker load shows for img: the version made a valid
-// tag, then -debug or -lambda for those targets.
-func dockerTag(p *pipeline.Plan, img pipeline.Image) string {
-	suffix := strings.TrimPrefix(img.Tag, p.Name+":"+p.Version)
-	return pipeline.TagFor(p.Version) + suffix
-}
-
-// describeImage gives the summary line of one platform's image: its
-// manifest digest, compressed size (what a registry stores and a pull
-// downloads) and uncompressed size.
-func describeImage(bi builtImage) (pipeline.Artifact, error) {
-	m, err := bi.image.Manifest()
+// writeLayout writes dist/oci afresh with this run's images, keeping the
+// other tags the previous layout held.
+func (r *run) writeLayout(tagged map[string]distdir.Tagged) error {
+	err := distdir.WriteLayout(r.stage.Path(r.p.Dist.OCILayout), filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.OCILayout)), tagged,
+		func(tag string, err error) {
+			r.e.log.WithError(err).WithField("tag", tag).Warn("could not carry an image over from the previous layout")
+		})
 	if err != nil {
-		return pipeline.Artifact{}, err
-	}
-	raw, err := bi.image.RawManifest()
-	if err != nil {
-		return pipeline.Artifact{}, err
-	}
-	d, err := bi.image.Digest()
-	if err != nil {
-		return pipeline.Artifact{}, err
-	}
-	size := int64(len(raw)) + m.Config.Size
-	for _, l := range m.Layers {
-		size += l.Size
-	}
-	return pipeline.Artifact{
-		Kind: "image", Platform: bi.platform.String(), Size: size,
-		UncompressedSize: bi.uncompressed, Digest: d.String(),
-	}, nil
-}
-
-// writeLayout writes dist/oci afresh: the indexes this run made, each named
-// by its tag, plus the other tags the previous layout held (a lambda:image
-// run keeps the Production image that build made earlier).
-func (r *run) writeLayout(tagged map[string]indexOut) error {
-	dir := r.stagePath(r.p.Dist.OCILayout)
-	lp, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	tags := make([]string, 0, len(tagged))
-	for t := range tagged {
-		tags = append(tags, t)
-	}
-	sort.Strings(tags)
-	for _, t := range tags {
-		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
-		if out := tagged[t]; out.image != nil {
-			err = lp.AppendImage(out.image, name)
-		} else {
-			err = lp.AppendIndex(out.index, name)
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
-		}
-	}
-	old, err := layout.FromPath(filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.OCILayout)))
-	if err != nil {
-		return nil // no previous layout
-	}
-	oldIdx, err := old.ImageIndex()
-	if err != nil {
-		return nil
-	}
-	im, err := oldIdx.IndexManifest()
-	if err != nil {
-		return nil
-	}
-	for _, d := range im.Manifests {
-		t := d.Annotations[refNameAnnotation]
-		if _, ok := tagged[t]; ok || t == "" {
-			continue
-		}
-		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
-		switch {
-		case d.MediaType.IsIndex():
-			var child v1.ImageIndex
-			if child, err = oldIdx.ImageIndex(d.Digest); err == nil {
-				err = lp.AppendIndex(child, name)
-			}
-		case d.MediaType.IsImage():
-			var img v1.Image
-			if img, err = oldIdx.Image(d.Digest); err == nil {
-				err = lp.AppendImage(img, name)
-			}
-		}
-		if err != nil {
-			r.e.log.WithError(err).WithField("tag", t).Warn("could not carry an image over from the previous layout")
-		}
+		return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
 	}
 	return nil
 }
