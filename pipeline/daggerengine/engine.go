@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/internal/elfcheck"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
@@ -106,7 +107,7 @@ func (e *Engine) Run(ctx context.Context, p *pipeline.Plan, steps ...pipeline.St
 
 func (e *Engine) run(ctx context.Context, client Client, p *pipeline.Plan, steps []pipeline.Step) (*run, error) {
 	r := &run{e: e, p: p, client: client, want: map[pipeline.Step]bool{}, result: &pipeline.Result{Engine: e.Name()},
-		tagged: map[string]taggedIndex{}, built: map[string][]*dagger.Container{}}
+		tagged: map[string]distdir.Tagged{}, built: map[string][]*dagger.Container{}}
 	for _, s := range steps {
 		r.want[s] = true
 	}
@@ -190,10 +191,10 @@ type run struct {
 	p       *pipeline.Plan
 	client  Client
 	want    map[pipeline.Step]bool
-	staging string // inside dist/: renamed into place at the end
-	scratch string // outside dist/: Dagger's raw exports
+	stage   *distdir.Staging // inside dist/: renamed into place at the end
+	scratch string           // outside dist/: Dagger's raw exports
 	result  *pipeline.Result
-	tagged  map[string]taggedIndex
+	tagged  map[string]distdir.Tagged
 	built   map[string][]*dagger.Container // by image target, for Push
 	mu      sync.Mutex
 }
@@ -221,25 +222,14 @@ func (r *run) produce(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	dist := filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.Dir))
-	_, statErr := os.Stat(dist)
-	createdDist := os.IsNotExist(statErr)
-	if err := os.MkdirAll(dist, 0o755); err != nil {
-		return fmt.Errorf("cannot create %s: %w", dist, err)
+	if r.stage, err = distdir.Begin(r.p.Dir, r.p.Dist.Dir); err != nil {
+		return err
 	}
-	if r.staging, err = os.MkdirTemp(dist, ".agentship-tmp-"); err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dist, err)
-	}
+	defer func() { r.stage.Close(err != nil) }()
 	if r.scratch, err = os.MkdirTemp("", "agentship-dagger-"); err != nil {
 		return err
 	}
-	defer func() {
-		os.RemoveAll(r.staging)
-		os.RemoveAll(r.scratch)
-		if err != nil && createdDist {
-			os.Remove(dist) // only if empty: never remove what others put there
-		}
-	}()
+	defer os.RemoveAll(r.scratch)
 
 	if r.want[pipeline.StepBinaries] || r.needImages() {
 		if err := r.timed("binaries", func() error { return r.binaries(ctx, bins) }); err != nil {
@@ -285,7 +275,7 @@ func (r *run) produce(ctx context.Context) (err error) {
 		}
 		if r.want[pipeline.StepLambdaZip] {
 			err := r.timed("lambda zip", func() error {
-				a, err := LambdaZip(ctx, r.p, lb.Bootstrap, r.stagePath(r.p.Dist.LambdaZip))
+				a, err := LambdaZip(ctx, r.p, lb.Bootstrap, r.stage.Path(r.p.Dist.LambdaZip))
 				if err == nil {
 					r.addArtifact(a)
 				}
@@ -301,7 +291,7 @@ func (r *run) produce(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	return commit(r.staging, dist)
+	return r.stage.Commit()
 }
 
 // binaries exports every platform's binary (the builds run in parallel in
@@ -312,7 +302,7 @@ func (r *run) binaries(ctx context.Context, bins *Binaries) error {
 	for i, b := range bins.Builds {
 		build := r.p.Builder.Builds[i]
 		g.Go(func() error {
-			out := r.stagePath(build.Output)
+			out := r.stage.Path(build.Output)
 			if _, err := b.File.Export(gctx, out); err != nil {
 				return fmt.Errorf("build %s: %w", b.Platform, err)
 			}
@@ -354,14 +344,6 @@ func (r *run) image(ctx context.Context, img pipeline.Image, ctrs []*dagger.Cont
 		return fmt.Errorf("%s image: %w", img.Target, err)
 	}
 	return r.layoutImage(img, raw, tarRel)
-}
-
-// stagePath is where a dist-relative output is written before the rename.
-func (r *run) stagePath(distRel string) string {
-	rel, _ := filepath.Rel(filepath.FromSlash(r.p.Dist.Dir), filepath.FromSlash(distRel))
-	p := filepath.Join(r.staging, rel)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	return p
 }
 
 // logWriter turns Dagger's progress output into log lines.

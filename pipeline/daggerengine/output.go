@@ -9,31 +9,18 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
-
-// refNameAnnotation is how an OCI layout names its images.
-const refNameAnnotation = "org.opencontainers.image.ref.name"
-
-// taggedIndex is what one image target puts in the layout under its tag:
-// a multi-platform index, or for Lambda, which refuses indexes, one image.
-type taggedIndex struct {
-	index v1.ImageIndex
-	image v1.Image
-}
 
 // layoutImage reads the OCI tarball Dagger exported for one image target,
 // records each platform's image, writes the host platform's image as a
@@ -57,12 +44,12 @@ func (r *run) layoutImage(img pipeline.Image, raw, tarRel string) error {
 	}
 	if img.Target == "lambda" {
 		// Lambda takes a single-platform image manifest, never an index.
-		r.tagged[img.Tag] = taggedIndex{image: plats[0].image}
+		r.tagged[img.Tag] = distdir.Tagged{Image: plats[0].image}
 		r.mu.Lock()
 		r.result.Artifacts[len(r.result.Artifacts)-1].Path = r.p.Dist.OCILayout + " " + img.Tag
 		r.mu.Unlock()
 	} else {
-		r.tagged[img.Tag] = taggedIndex{index: idx}
+		r.tagged[img.Tag] = distdir.Tagged{Index: idx}
 		d, err := idx.Digest()
 		if err != nil {
 			return err
@@ -70,24 +57,16 @@ func (r *run) layoutImage(img pipeline.Image, raw, tarRel string) error {
 		r.addArtifact(pipeline.Artifact{Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String()})
 	}
 
-	host := hostPlatform(img.Platforms)
+	host := distdir.HostPlatform(img.Platforms)
 	for _, pi := range plats {
 		if pi.platform.OS != host.OS || pi.platform.Architecture != host.Arch || pi.platform.Variant != host.Variant {
 			continue
 		}
-		tag, err := name.NewTag(r.p.Name+":"+dockerTag(r.p, img), name.WeakValidation)
+		size, err := distdir.WriteDockerTarball(r.stage.Path(tarRel), r.p, img, pi.image)
 		if err != nil {
-			return fmt.Errorf("image tag for %s: %w", img.Target, err)
-		}
-		out := r.stagePath(tarRel)
-		if err := tarball.WriteToFile(out, tag, pi.image); err != nil {
 			return fmt.Errorf("write %s: %w", tarRel, err)
 		}
-		st, err := os.Stat(out)
-		if err != nil {
-			return err
-		}
-		r.addArtifact(pipeline.Artifact{Kind: "image-tar", Name: img.Target, Platform: host.String(), Path: tarRel, Size: st.Size()})
+		r.addArtifact(pipeline.Artifact{Kind: "image-tar", Name: img.Target, Platform: host.String(), Path: tarRel, Size: size})
 		return nil
 	}
 	return fmt.Errorf("%s image: Dagger's export has no %s image", img.Target, host)
@@ -166,146 +145,43 @@ func platformImages(idx v1.ImageIndex) ([]platformImage, error) {
 }
 
 // describeImage gives the summary line of one platform's image, sized as
-// the local engine sizes it: manifest, config and compressed layers.
+// the local engine sizes it; the uncompressed size is read from the layers,
+// which Dagger made.
 func describeImage(img v1.Image) (pipeline.Artifact, error) {
-	m, err := img.Manifest()
+	a, err := distdir.DescribeImage(img)
 	if err != nil {
-		return pipeline.Artifact{}, err
+		return a, err
 	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return pipeline.Artifact{}, err
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return pipeline.Artifact{}, err
-	}
-	size := int64(len(raw)) + m.Config.Size
-	for _, l := range m.Layers {
-		size += l.Size
-	}
-	var uncompressed int64
 	layers, err := img.Layers()
 	if err != nil {
-		return pipeline.Artifact{}, err
+		return a, err
 	}
 	for _, l := range layers {
 		rc, err := l.Uncompressed()
 		if err != nil {
-			return pipeline.Artifact{}, err
+			return a, err
 		}
 		n, err := io.Copy(io.Discard, rc)
 		rc.Close()
 		if err != nil {
-			return pipeline.Artifact{}, err
+			return a, err
 		}
-		uncompressed += n
+		a.UncompressedSize += n
 	}
-	return pipeline.Artifact{Size: size, UncompressedSize: uncompressed, Digest: d.String()}, nil
+	return a, nil
 }
 
-// writeLayout writes dist/oci afresh, as the local engine does: the
-// indexes this run made, each named by its tag, plus the other tags the
-// previous layout held.
+// writeLayout writes dist/oci afresh with this run's images, keeping the
+// other tags the previous layout held, as the local engine does.
 func (r *run) writeLayout() error {
-	dir := r.stagePath(r.p.Dist.OCILayout)
-	lp, err := layout.Write(dir, empty.Index)
+	err := distdir.WriteLayout(r.stage.Path(r.p.Dist.OCILayout), filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.OCILayout)), r.tagged,
+		func(tag string, err error) {
+			r.e.log.WithError(err).WithField("tag", tag).Warn("could not carry an image over from the previous layout")
+		})
 	if err != nil {
-		return err
-	}
-	tags := make([]string, 0, len(r.tagged))
-	for t := range r.tagged {
-		tags = append(tags, t)
-	}
-	sort.Strings(tags)
-	for _, t := range tags {
-		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
-		if out := r.tagged[t]; out.image != nil {
-			err = lp.AppendImage(out.image, name)
-		} else {
-			err = lp.AppendIndex(out.index, name)
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
-		}
-	}
-	old, err := layout.FromPath(filepath.Join(r.p.Dir, filepath.FromSlash(r.p.Dist.OCILayout)))
-	if err != nil {
-		return nil // no previous layout
-	}
-	oldIdx, err := old.ImageIndex()
-	if err != nil {
-		return nil
-	}
-	im, err := oldIdx.IndexManifest()
-	if err != nil {
-		return nil
-	}
-	for _, d := range im.Manifests {
-		t := d.Annotations[refNameAnnotation]
-		if _, ok := r.tagged[t]; ok || t == "" {
-			continue
-		}
-		name := layout.WithAnnotations(map[string]string{refNameAnnotation: t})
-		switch {
-		case d.MediaType.IsIndex():
-			var child v1.ImageIndex
-			if child, err = oldIdx.ImageIndex(d.Digest); err == nil {
-				err = lp.AppendIndex(child, name)
-			}
-		case d.MediaType.IsImage():
-			var img v1.Image
-			if img, err = oldIdx.Image(d.Digest); err == nil {
-				err = lp.AppendImage(img, name)
-			}
-		}
-		if err != nil {
-			r.e.log.WithError(err).WithField("tag", t).Warn("could not carry an image over from the previous layout")
-		}
+		return fmt.Errorf("write %s: %w", r.p.Dist.OCILayout, err)
 	}
 	return nil
-}
-
-// commit moves every staged top-level entry over its counterpart in dist/;
-// a directory is swapped with two renames, so readers see the old one or
-// the new one, never a mix.
-func commit(staging, dist string) error {
-	entries, err := os.ReadDir(staging)
-	if err != nil {
-		return err
-	}
-	for _, ent := range entries {
-		src := filepath.Join(staging, ent.Name())
-		dst := filepath.Join(dist, ent.Name())
-		if ent.IsDir() {
-			if _, err := os.Stat(dst); err == nil {
-				if err := os.Rename(dst, filepath.Join(staging, ".old-"+ent.Name())); err != nil {
-					return fmt.Errorf("replace %s: %w", dst, err)
-				}
-			}
-		}
-		if err := os.Rename(src, dst); err != nil {
-			return fmt.Errorf("write %s: %w", dst, err)
-		}
-	}
-	return nil
-}
-
-// hostPlatform is the platform the docker-loadable tarball holds: the
-// host's when the image has it, else the first.
-func hostPlatform(plats []pipeline.Platform) pipeline.Platform {
-	for _, p := range plats {
-		if p.Arch == runtime.GOARCH {
-			return p
-		}
-	}
-	return plats[0]
-}
-
-// dockerTag is the tag docker load shows: the version made a valid tag,
-// then -debug or -lambda.
-func dockerTag(p *pipeline.Plan, img pipeline.Image) string {
-	return pipeline.TagFor(p.Version) + strings.TrimPrefix(img.Tag, p.Name+":"+p.Version)
 }
 
 func fileArtifact(p string) (pipeline.Artifact, error) {
