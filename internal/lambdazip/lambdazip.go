@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aixgo-dev/agentship/internal/atomicfile"
 	"github.com/aixgo-dev/agentship/internal/elfcheck"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
@@ -299,73 +300,19 @@ func copyFile(w io.Writer, src string) error {
 	return nil
 }
 
-// writeAtomic writes out through fill into a temp file in out's directory,
-// hashing as it goes, and renames it into place. On error it removes the
-// temp file and any directory it created for out.
-func writeAtomic(out string, fill func(io.Writer) error) (info Info, err error) {
-	dir := filepath.Dir(out)
-	created, err := mkdirAll(dir)
-	defer func() {
-		if err != nil {
-			for i := len(created) - 1; i >= 0; i-- {
-				os.Remove(created[i]) // only empty ones go; others stay
-			}
-		}
-	}()
-	if err != nil {
-		return Info{}, fmt.Errorf("creating %s: %v", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return Info{}, fmt.Errorf("writing %s: %v", out, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+// writeAtomic writes out through fill (atomically: a temp file and a
+// rename, nothing left on error), hashing and counting as it goes.
+func writeAtomic(out string, fill func(io.Writer) error) (Info, error) {
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(tmp, h)}
-	if err = fill(cw); err != nil {
-		return Info{}, fmt.Errorf("writing %s: %v", out, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return Info{}, fmt.Errorf("writing %s: %v", out, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return Info{}, fmt.Errorf("writing %s: %v", out, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return Info{}, fmt.Errorf("writing %s: %v", out, err)
-	}
-	if err = os.Rename(tmp.Name(), out); err != nil {
+	cw := &countingWriter{}
+	err := atomicfile.Write(out, 0o644, func(w io.Writer) error {
+		cw.w = io.MultiWriter(w, h)
+		return fill(cw)
+	})
+	if err != nil {
 		return Info{}, fmt.Errorf("writing %s: %v", out, err)
 	}
 	return Info{Path: out, Size: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// mkdirAll is os.MkdirAll that reports the directories it made, outermost
-// first, so a failed write can take them back.
-func mkdirAll(dir string) ([]string, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	var created []string
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !os.IsExist(err) {
-			return created, err
-		}
-		created = append(created, missing[i])
-	}
-	return created, nil
 }
 
 type countingWriter struct {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/aixgo-dev/agentship/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/pgzip"
 )
@@ -157,7 +159,7 @@ func (c Cache) Layer(tarball []byte) (v1.Layer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeAtomic(gzPath, gz); err != nil {
+		if err := atomicfile.WriteBytes(gzPath, 0o644, gz); err != nil {
 			return nil, fmt.Errorf("layer cache %s: %w (set AGENTSHIP_CACHE_DIR to a writable directory)", c.Dir, err)
 		}
 	}
@@ -198,26 +200,6 @@ func compress(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-func writeAtomic(p string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), p)
 }
 
 // layer is a v1.Layer whose digests are already known, so go-containerregistry

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/internal/elfcheck"
+	"github.com/aixgo-dev/agentship/internal/registry"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
 
@@ -159,7 +160,7 @@ func (e *Engine) Push(ctx context.Context, p *pipeline.Plan, target string) (*pi
 	out := &pipeline.Published{Repository: p.Push.Repository, Digest: digestOf(refs[0]), References: refs}
 	if target == "production" {
 		path := filepath.Join(p.Dir, filepath.FromSlash(p.Dist.Digest))
-		if err := writeFileAtomic(path, []byte(out.Digest+"\n")); err != nil {
+		if err := registry.WriteDigestFile(path, out.Digest); err != nil {
 			return nil, fmt.Errorf("pushed %s@%s, but writing %s failed: %w", out.Repository, out.Digest, p.Dist.Digest, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"dagger.io/dagger"
 
+	"github.com/aixgo-dev/agentship/internal/atomicfile"
 	"github.com/aixgo-dev/agentship/pipeline"
 )
 
@@ -389,7 +390,7 @@ func layoutTarball(spec string) (tarball, tag string, err error) {
 	if _, err := os.Stat(tarball); err == nil {
 		return tarball, tag, nil
 	}
-	if err := writeAtomic(tarball, func(w io.Writer) error { return tarDir(w, dir) }); err != nil {
+	if err := atomicfile.Write(tarball, 0o644, func(w io.Writer) error { return tarDir(w, dir) }); err != nil {
 		return "", "", err
 	}
 	return tarball, tag, nil

@@ -286,32 +286,3 @@ func tarDir(w io.Writer, dir string) error {
 	}
 	return tw.Close()
 }
-
-// writeAtomic writes a file through a temp file and a rename.
-func writeAtomic(p string, fill func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if err := fill(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), p)
-}
-
-func writeFileAtomic(p string, b []byte) error {
-	return writeAtomic(p, func(w io.Writer) error { _, err := w.Write(b); return err })
-}
