@@ -11,10 +11,10 @@ import (
 // Push pushes the Production image (all platforms, one index) to IMAGE, tagged with the version and the short commit.
 func (Image) Push(ctx context.Context) error { return push(ctx, "production") }
 
-// PushDebug pushes the Debug image to IMAGE, tagged as image:push does.
+// PushDebug pushes the Debug image to IMAGE, its tags suffixed -debug (v1.2.0-debug).
 func (Image) PushDebug(ctx context.Context) error { return push(ctx, "debug") }
 
-// Push pushes the Lambda container image (one platform, as Lambda requires) to IMAGE.
+// Push pushes the Lambda container image (one image manifest, as Lambda requires) to IMAGE, tags suffixed -lambda.
 func (Lambda) Push(ctx context.Context) error { return push(ctx, "lambda") }
 
 // push checks the reference before building anything, then lets the engine
