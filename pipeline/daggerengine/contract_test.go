@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/aixgo-dev/agentship/internal/distdir"
 	"github.com/aixgo-dev/agentship/internal/lambdazip"
 	"github.com/aixgo-dev/agentship/pipeline"
 	"github.com/aixgo-dev/agentship/pipeline/daggerengine"
@@ -477,7 +478,7 @@ func TestContractDist(t *testing.T) {
 	}
 	tags := map[string]int{}
 	for _, d := range im.Manifests {
-		tag := d.Annotations[refNameAnnotationKey]
+		tag := d.Annotations[distdir.RefName]
 		if tag == "support-agent:1.4.2-lambda" {
 			// Lambda refuses indexes: its image is stored as one manifest.
 			if !d.MediaType.IsImage() {
@@ -495,7 +496,7 @@ func TestContractDist(t *testing.T) {
 			t.Fatal(err)
 		}
 		cm, _ := child.IndexManifest()
-		tags[d.Annotations[refNameAnnotationKey]] = len(cm.Manifests)
+		tags[d.Annotations[distdir.RefName]] = len(cm.Manifests)
 	}
 	wantTags := map[string]int{"support-agent:1.4.2": 2, "support-agent:1.4.2-debug": 2, "support-agent:1.4.2-lambda": 1}
 	if !reflect.DeepEqual(tags, wantTags) {
@@ -549,8 +550,6 @@ func TestContractDist(t *testing.T) {
 	}
 	t.Logf("summary:\n%s", res.Summary())
 }
-
-const refNameAnnotationKey = "org.opencontainers.image.ref.name"
 
 // checkNoSecrets fails when a secret value appears in a request to the
 // session or in the log, or when a secret was made from plaintext.

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
+	"github.com/aixgo-dev/agentship/internal/testenv"
 	"github.com/aixgo-dev/agentship/pipeline"
 	"github.com/aixgo-dev/agentship/pipeline/daggerengine"
 	"github.com/aixgo-dev/agentship/pipeline/localengine"
@@ -94,47 +94,12 @@ type layoutImage struct {
 // its config, and every layer's tar headers as the file list.
 func readLayoutImage(t *testing.T, dir, tag, arch string) layoutImage {
 	t.Helper()
-	lp, err := layout.FromPath(dir)
+	img := testenv.LayoutImage(t, dir, tag, "linux/"+arch)
+	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range im.Manifests {
-		if d.Annotations[refNameAnnotationKey] != tag {
-			continue
-		}
-		child, err := idx.ImageIndex(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cm, err := child.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range cm.Manifests {
-			if m.Platform == nil || m.Platform.Architecture != arch {
-				continue
-			}
-			img, err := child.Image(m.Digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cf, err := img.ConfigFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			return layoutImage{config: cf.Config, files: layerEntries(t, img)}
-		}
-	}
-	t.Fatalf("no %s image tagged %s in %s", arch, tag, dir)
-	return layoutImage{}
+	return layoutImage{config: cf.Config, files: layerEntries(t, img)}
 }
 
 func layerEntries(t *testing.T, img v1.Image) map[string]entry {
