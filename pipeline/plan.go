@@ -67,6 +67,9 @@ type Image struct {
 	// Files are laid down in this order, each with its parents (0755, root).
 	Files  []File      `json:"files"`
 	Config ImageConfig `json:"config"`
+	// SingleManifest stores and pushes the image as one image manifest, not
+	// an index: Lambda refuses indexes, even of one platform.
+	SingleManifest bool `json:"singleManifest,omitempty"`
 	// Toolbox is set when the base is DebugToolbox: the shell to build for
 	// each platform (a FromToolbox file), from the agentship source.
 	Toolbox *Toolbox `json:"toolbox,omitempty"`
@@ -359,9 +362,10 @@ func MakePlan(r Resolved) (*Plan, error) {
 		lambdaEnv[k] = v
 	}
 	p.Lambda.Image = Image{
-		Target:    "lambda",
-		Tag:       a.Name + ":" + a.Version + "-lambda",
-		Platforms: []Platform{lambdaPlat},
+		Target:         "lambda",
+		Tag:            a.Name + ":" + a.Version + "-lambda",
+		Platforms:      []Platform{lambdaPlat},
+		SingleManifest: true,
 		Files: append(append(append([]File{}, systemFiles...), configFiles...),
 			File{Path: "/bootstrap", From: FromLambda, Mode: 0o755}),
 		Config: ImageConfig{

@@ -105,6 +105,28 @@ type Tagged struct {
 	Image v1.Image
 }
 
+// Entry is how img goes into the layout: its multi-platform index, or the
+// first platform's image when the plan asks for a single manifest. The
+// artifact describes the index for the summary; it is nil for a single
+// manifest, whose per-platform artifact already names it.
+func Entry(p *pipeline.Plan, img pipeline.Image, idx v1.ImageIndex, first v1.Image) (Tagged, *pipeline.Artifact, error) {
+	if img.SingleManifest {
+		return Tagged{Image: first}, nil, nil
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return Tagged{}, nil, err
+	}
+	return Tagged{Index: idx}, &pipeline.Artifact{
+		Kind: "index", Name: img.Target, Path: LayoutRef(p, img), Digest: d.String(),
+	}, nil
+}
+
+// LayoutRef names img in the summary: the layout and its tag there.
+func LayoutRef(p *pipeline.Plan, img pipeline.Image) string {
+	return p.Dist.OCILayout + " " + img.Tag
+}
+
 // WriteLayout writes a fresh OCI layout at dir holding tagged, plus every
 // other tag the previous layout (if any) held, so that a lambda:image run
 // keeps the Production image that build made earlier. warn is told of an

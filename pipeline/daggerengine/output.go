@@ -42,19 +42,17 @@ func (r *run) layoutImage(img pipeline.Image, raw, tarRel string) error {
 		a.Kind, a.Name, a.Platform = "image", img.Target, pi.platform.String()
 		r.addArtifact(a)
 	}
-	if img.Target == "lambda" {
-		// Lambda takes a single-platform image manifest, never an index.
-		r.tagged[img.Tag] = distdir.Tagged{Image: plats[0].image}
-		r.mu.Lock()
-		r.result.Artifacts[len(r.result.Artifacts)-1].Path = r.p.Dist.OCILayout + " " + img.Tag
-		r.mu.Unlock()
+	entry, indexArtifact, err := distdir.Entry(r.p, img, idx, plats[0].image)
+	if err != nil {
+		return err
+	}
+	r.tagged[img.Tag] = entry
+	if indexArtifact != nil {
+		r.addArtifact(*indexArtifact)
 	} else {
-		r.tagged[img.Tag] = distdir.Tagged{Index: idx}
-		d, err := idx.Digest()
-		if err != nil {
-			return err
-		}
-		r.addArtifact(pipeline.Artifact{Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String()})
+		r.mu.Lock()
+		r.result.Artifacts[len(r.result.Artifacts)-1].Path = distdir.LayoutRef(r.p, img)
+		r.mu.Unlock()
 	}
 
 	host := distdir.HostPlatform(img.Platforms)

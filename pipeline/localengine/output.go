@@ -47,20 +47,19 @@ func (r *run) image(ctx context.Context, img pipeline.Image, b *base, tarRel str
 		r.result.Artifacts = append(r.result.Artifacts, a)
 		built = append(built, bi)
 	}
-	if img.Target == "lambda" {
-		// Lambda takes a single-platform image manifest, never an index.
-		tagged[img.Tag] = distdir.Tagged{Image: built[0].image}
-		r.result.Artifacts[len(r.result.Artifacts)-1].Path = r.p.Dist.OCILayout + " " + img.Tag
+	var idx v1.ImageIndex
+	if !img.SingleManifest {
+		idx = buildIndex(built)
+	}
+	entry, indexArtifact, err := distdir.Entry(r.p, img, idx, built[0].image)
+	if err != nil {
+		return err
+	}
+	tagged[img.Tag] = entry
+	if indexArtifact != nil {
+		r.result.Artifacts = append(r.result.Artifacts, *indexArtifact)
 	} else {
-		idx := buildIndex(built)
-		tagged[img.Tag] = distdir.Tagged{Index: idx}
-		d, err := idx.Digest()
-		if err != nil {
-			return err
-		}
-		r.result.Artifacts = append(r.result.Artifacts, pipeline.Artifact{
-			Kind: "index", Name: img.Target, Path: r.p.Dist.OCILayout + " " + img.Tag, Digest: d.String(),
-		})
+		r.result.Artifacts[len(r.result.Artifacts)-1].Path = distdir.LayoutRef(r.p, img)
 	}
 
 	host := distdir.HostPlatform(img.Platforms)
